@@ -1,0 +1,50 @@
+"""mmshop: multimodal machine learning for commerce.
+
+Public API::
+
+    from mmshop import Catalog, MultimodalPredictor, load_sample
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Catalog",
+    "ColumnRoles",
+    "ModelConfig",
+    "MultimodalPredictor",
+    "PredictorConfig",
+    "__version__",
+    "load_sample",
+]
+
+_LAZY = {
+    "Catalog": "mmshop.data.catalog",
+    "ColumnRoles": "mmshop.data.roles",
+    "ModelConfig": "mmshop.models.config",
+    "MultimodalPredictor": "mmshop.predictor.core",
+    "PredictorConfig": "mmshop.predictor.config",
+    "load_sample": "mmshop.samples",
+}
+
+if TYPE_CHECKING:
+    from mmshop.data.catalog import Catalog
+    from mmshop.data.roles import ColumnRoles
+    from mmshop.models.config import ModelConfig
+    from mmshop.predictor.config import PredictorConfig
+    from mmshop.predictor.core import MultimodalPredictor
+    from mmshop.samples import load_sample
+
+
+def __getattr__(name: str) -> Any:
+    """Import the public classes on first use so ``import mmshop`` stays fast (no torch)."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'mmshop' has no attribute {name!r}")

@@ -1,0 +1,18 @@
+"""Generic training: multi-task losses, lr schedules, seeding and a resumable trainer."""
+
+from mmshop.training.losses import MultiTaskCrossEntropy, balanced_class_weights
+from mmshop.training.schedules import warmup_cosine
+from mmshop.training.seed import seed_everything, set_threads
+from mmshop.training.trainer import Trainer, TrainerConfig, TrainHistory, to_device
+
+__all__ = [
+    "MultiTaskCrossEntropy",
+    "TrainHistory",
+    "Trainer",
+    "TrainerConfig",
+    "balanced_class_weights",
+    "seed_everything",
+    "set_threads",
+    "to_device",
+    "warmup_cosine",
+]

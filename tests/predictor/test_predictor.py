@@ -230,3 +230,21 @@ def test_report_has_metrics_figures_and_ablation(trained, tmp_path: Path) -> Non
     figures = list((tmp_path / "report" / "figures").glob("*.png"))
     assert any("training_curves" in f.name for f in figures)
     assert (tmp_path / "report" / "report.html").exists()
+
+
+def test_a_given_tokenizer_file_is_used(tmp_path: Path) -> None:
+    from mmshop.data.processors.text import TextProcessor
+
+    cat = Catalog.open(make_tiny_catalog(tmp_path / "c", n=30))
+    own = TextProcessor().fit(["red shirt", "blue shoe", "green bag", "gold watch"] * 3)
+    own.save(tmp_path / "tok")
+    p = MultimodalPredictor(
+        labels=["category"],
+        overrides=tiny_overrides(
+            tmp_path,
+            tokenizer_file=str(tmp_path / "tok" / "tokenizer.json"),
+            **{"trainer.epochs": 1},
+        ),
+    )
+    p.fit(cat.split("train"), val=cat.split("val"), progress=False)
+    assert p.processors.text.vocab_size == own.vocab_size

@@ -68,15 +68,25 @@ def test_registered_and_validates():
 
 
 def test_balanced_class_weights():
-    w = balanced_class_weights([10, 40, 0, 50], power=1.0)
+    counts = np.array([10, 40, 0, 50])
+    w = balanced_class_weights(counts, power=1.0)
     raw = np.array([100 / 30, 100 / 120, 0.0, 100 / 150])
-    expected = raw / raw[[0, 1, 3]].mean()
+    expected = raw / ((counts * raw).sum() / counts.sum())
     assert np.allclose(w.numpy(), expected, atol=1e-6)
     assert w[2] == 0
-    half = balanced_class_weights(np.array([10, 40, 0, 50]))
-    assert math.isclose(float(half[[0, 1, 3]].mean()), 1.0, rel_tol=1e-6)
+    # the average weight per training example is 1
+    assert math.isclose(float((counts * w.numpy()).sum() / counts.sum()), 1.0, rel_tol=1e-6)
+    half = balanced_class_weights(counts)
     assert math.isclose(float(half[0] / half[1]), 2.0, rel_tol=1e-5)  # (40/10) ** 0.5
     assert torch.all(balanced_class_weights([5, 5, 5]) == 1)
+
+
+def test_balanced_class_weights_cap_rare_classes():
+    w = balanced_class_weights([25000, 3000, 45, 1], power=0.5, max_weight=10.0)
+    assert float(w.max()) == 10.0
+    assert 0.5 < float(w[0]) < 1.0  # the majority class keeps a sensible weight
+    with pytest.raises(ConfigError, match="max_weight"):
+        balanced_class_weights([1, 2], max_weight=0.5)
 
 
 def test_warmup_cosine_shape():

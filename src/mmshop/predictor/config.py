@@ -18,6 +18,7 @@ class PredictorConfig(ConfigBase):
 
     ``modalities`` limits which inputs are used (e.g. ``["text"]`` for a text-only model).
     ``class_weight_power`` 0 disables class weighting; 0.5 weights classes by 1/sqrt(frequency).
+    ``tokenizer_file`` uses a given ``tokenizer.json`` instead of building one on the catalogue.
     """
 
     labels: list[str] = field(default_factory=list)
@@ -32,6 +33,7 @@ class PredictorConfig(ConfigBase):
     label_smoothing: float = 0.05
     val_fraction: float = 0.1
     cache_dir: str | None = None
+    tokenizer_file: str | None = None
 
     def validate(self) -> None:
         if not self.labels:

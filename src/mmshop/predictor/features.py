@@ -45,7 +45,10 @@ class FeatureProcessors:
         image = ImageProcessor(config.image) if roles.image and "image" in use else None
         text = None
         if roles.text and "text" in use:
-            text = TextProcessor(config.text).fit(train.texts())
+            if config.tokenizer_file:
+                text = TextProcessor.from_tokenizer_file(config.tokenizer_file, config.text)
+            else:
+                text = TextProcessor(config.text).fit(train.texts())
         tabular = None
         if (roles.categorical or roles.numeric) and "tabular" in use:
             tabular = TabularProcessor(list(roles.categorical), list(roles.numeric)).fit(train.df)

@@ -96,12 +96,15 @@ class MultiTaskCrossEntropy:
         return result
 
 
-def balanced_class_weights(counts: np.ndarray | list[int], power: float = 0.5) -> torch.Tensor:
-    """Inverse-frequency class weights ``(n / (k * count)) ** power``.
+def balanced_class_weights(
+    counts: np.ndarray | list[int], power: float = 0.5, max_weight: float = 10.0
+) -> torch.Tensor:
+    """Inverse-frequency class weights ``(n / (k * count)) ** power``, tamed for rare classes.
 
-    ``k`` is the number of seen classes (count > 0); unseen classes get weight 0. The result is
-    normalised to mean 1 over seen classes. ``power=0`` gives uniform weights, ``1`` fully
-    balanced ones. Returns a float32 tensor of ``len(counts)``.
+    ``k`` is the number of seen classes (count > 0); unseen classes get weight 0. Weights are
+    scaled so the average weight *per training example* is 1 (the loss keeps its scale), then
+    capped at ``max_weight`` so that a class seen once cannot dominate. ``power=0`` gives uniform
+    weights, ``1`` fully balanced ones. Returns a float32 tensor of ``len(counts)``.
     """
     arr = np.asarray(counts, dtype=np.float64)
     if arr.ndim != 1:
@@ -110,10 +113,13 @@ def balanced_class_weights(counts: np.ndarray | list[int], power: float = 0.5) -
         raise ConfigError("counts must be finite and non-negative")
     if power < 0 or not np.isfinite(power):
         raise ConfigError(f"power must be finite and >= 0, got {power}")
+    if not max_weight >= 1.0:
+        raise ConfigError(f"max_weight must be >= 1, got {max_weight}")
     weights = np.zeros_like(arr)
     seen = arr > 0
     if seen.any():
         n, k = arr.sum(), int(seen.sum())
         weights[seen] = (n / (k * arr[seen])) ** power
-        weights[seen] /= weights[seen].mean()
+        weights[seen] /= (arr[seen] * weights[seen]).sum() / n
+        weights[seen] = np.minimum(weights[seen], max_weight)
     return torch.as_tensor(weights, dtype=torch.float32)

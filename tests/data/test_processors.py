@@ -306,3 +306,14 @@ def test_label_encoder():
         np.testing.assert_array_equal(value, again.transform(test)[key])
     with pytest.raises(ConfigError, match="unknown label"):
         enc.num_classes("nope")
+
+
+def test_text_vocabulary_is_deterministic_across_fits() -> None:
+    texts = [f"brand{i % 7} men {c} tshirt {i % 3}" for i, c in enumerate("abcdefgh" * 5)]
+    texts += ["这个手机很好用", "质量很差，不推荐", "Nike Women Blue Tshirt"]
+    first = TextProcessor().fit(texts)
+    for _ in range(3):
+        again = TextProcessor().fit(list(texts))
+        assert again.tokenizer.get_vocab() == first.tokenizer.get_vocab()
+    ids = first.encode(["质量很好 nike tshirt"])[0]
+    assert (ids[ids > 0] != first.unk_id).all()

@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup demo test lint bench-classify clean
+.PHONY: setup demo test lint bench-classify bench-search clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,9 @@ lint: setup
 
 bench-classify: setup
 	$(PY) benchmarks/classify_fashion.py
+
+bench-search: setup
+	$(PY) benchmarks/search_kagl.py
 
 clean:
 	rm -rf models reports .pytest_cache

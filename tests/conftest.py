@@ -20,3 +20,11 @@ def tiny_catalog_csv(tmp_path: Path) -> Path:
 def tiny_catalog(tiny_catalog_csv: Path) -> Catalog:
     """The tiny catalogue opened with default settings (no labels declared)."""
     return Catalog.open(tiny_catalog_csv)
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """Tiny random checkpoints of every supported family (see hf_checkpoints.py), made once."""
+    from hf_checkpoints import make_all
+
+    return make_all(tmp_path_factory.mktemp("hf_checkpoints"))

@@ -17,6 +17,8 @@ __all__ = [
     "ModelConfig",
     "MultimodalPredictor",
     "PredictorConfig",
+    "SearchEncoder",
+    "Searcher",
     "__version__",
     "load_sample",
 ]
@@ -27,6 +29,8 @@ _LAZY = {
     "ModelConfig": "mmshop.models.config",
     "MultimodalPredictor": "mmshop.predictor.core",
     "PredictorConfig": "mmshop.predictor.config",
+    "SearchEncoder": "mmshop.search.encoder",
+    "Searcher": "mmshop.search.searcher",
     "load_sample": "mmshop.samples",
 }
 
@@ -37,6 +41,8 @@ if TYPE_CHECKING:
     from mmshop.predictor.config import PredictorConfig
     from mmshop.predictor.core import MultimodalPredictor
     from mmshop.samples import load_sample
+    from mmshop.search.encoder import SearchEncoder
+    from mmshop.search.searcher import Searcher
 
 
 def __getattr__(name: str) -> Any:

@@ -73,6 +73,17 @@ def train(
     ] = None,
     modalities: Annotated[str | None, typer.Option(help="comma list: image,text,tabular")] = None,
     epochs: Annotated[int | None, typer.Option(help="maximum epochs")] = None,
+    text_encoder: Annotated[
+        str | None,
+        typer.Option(help="hf:FOLDER (a transformers checkpoint), hf:minilm, or an encoder name"),
+    ] = None,
+    image_encoder: Annotated[
+        str | None, typer.Option(help="hf:FOLDER (ViT, CLIP, SigLIP, ...) or an encoder name")
+    ] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(help="pretrained encoders: frozen (cascade, fastest) | lora | full"),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="PredictorConfig JSON file")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override a config key: trainer.lr=1e-3")
@@ -100,7 +111,12 @@ def train(
         cat = _open(catalog, None)
         typer.echo(cat.report.summary())
         predictor = MultimodalPredictor(
-            config=base, overrides=overrides, work_dir=work_dir or out.with_name(out.name + ".work")
+            config=base,
+            overrides=overrides,
+            work_dir=work_dir or out.with_name(out.name + ".work"),
+            text_encoder=text_encoder,
+            image_encoder=image_encoder,
+            mode=mode,
         )
         predictor.fit(
             cat.split(train_split), val=cat.split(val_split), resume=resume, progress=not quiet
@@ -212,6 +228,10 @@ def demo(
         _fail(exc)
     typer.echo(json.dumps(metrics, indent=2))
     typer.echo(f"model saved to {out}; report at {path}")
+
+
+# the search commands (align, index, search) live in their own module, on the same app
+from mmshop import cli_search as _cli_search  # noqa: E402, F401  isort: skip
 
 
 def main() -> None:  # pragma: no cover

@@ -19,6 +19,10 @@ class ModelLoadError(MmshopError):
     """A saved model directory is missing, tampered with, or does not match."""
 
 
+class QueryError(MmshopError, ValueError):
+    """A search query is unusable: empty text, k out of range, unknown filter, bad image."""
+
+
 class MissingExtraError(MmshopError, ImportError):
     """An optional dependency is needed; the message names the extra to install."""
 

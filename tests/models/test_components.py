@@ -36,16 +36,51 @@ def make_batch(b: int = 5) -> dict:
     }
 
 
-@pytest.mark.parametrize("name", ENCODERS.names())
-def test_every_encoder_contract(name: str) -> None:
-    encoder = ENCODERS.build(name, SPEC)
+def encoder_cases() -> list[tuple[str, str | None, str | None]]:
+    """(encoder, checkpoint family, mode) for every registered encoder. Encoders that need a
+    pretrained checkpoint run once per supported family and training mode on tiny checkpoints;
+    a new one whose modality has no family here fails collection instead of being skipped."""
+    from hf_checkpoints import TEXT_FAMILIES, VISION_FAMILIES
+
+    families = {"text": TEXT_FAMILIES, "image": VISION_FAMILIES}
+    cases: list[tuple[str, str | None, str | None]] = []
+    for name in ENCODERS.names():
+        cls = ENCODERS.get(name)
+        if not getattr(cls, "needs_checkpoint", False):
+            cases.append((name, None, None))
+            continue
+        for family in families[cls.modality]:
+            cases += [(name, family, mode) for mode in ("frozen", "lora", "full")]
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("name", "family", "mode"),
+    encoder_cases(),
+    ids=lambda v: v if isinstance(v, str) else "-",
+)
+def test_every_encoder_contract(
+    name: str, family: str | None, mode: str | None, request: pytest.FixtureRequest
+) -> None:
+    options = {}
+    if family is not None:
+        checkpoints = request.getfixturevalue("hf_checkpoints")
+        options = {"checkpoint": str(checkpoints[family]), "mode": mode}
+    encoder = ENCODERS.build(name, SPEC, **options)
     batch = make_batch()
+    encoder.train()
     out = encoder(batch)
     assert out.shape == (5, encoder.output_dim)
     assert torch.isfinite(out).all()
+    trainable = [p for p in encoder.parameters() if p.requires_grad]
+    if not trainable:
+        # a frozen pretrained encoder: nothing trains, and precomputed outputs are used as-is
+        assert encoder.cascade
+        given = torch.randn(5, encoder.output_dim)
+        assert torch.equal(encoder({**batch, f"{encoder.modality}_embedding": given}), given)
+        return
     out.sum().backward()
-    grads = [p.grad for p in encoder.parameters() if p.requires_grad]
-    assert any(g is not None and g.abs().sum() > 0 for g in grads)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in trainable)
 
 
 @pytest.mark.parametrize("name", FUSIONS.names())

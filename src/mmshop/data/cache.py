@@ -28,11 +28,20 @@ from mmshop.utils.io import atomic_directory, atomic_write_text
 log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
-_NPY_ARRAYS = ("image_mask", "text", "text_mask", "tabular_cat", "tabular_num", "tabular_mask")
+_NPY_ARRAYS = (
+    "image_mask",
+    "text",
+    "text_mask",
+    "text_attention_mask",
+    "tabular_cat",
+    "tabular_num",
+    "tabular_mask",
+)
 _DTYPES = {
     "image_mask": np.bool_,
     "text": np.int32,
     "text_mask": np.bool_,
+    "text_attention_mask": np.bool_,
     "tabular_cat": np.int64,
     "tabular_num": np.float32,
     "tabular_mask": np.bool_,
@@ -45,6 +54,9 @@ class CachedArrays:
 
     Masks are always bool ``[N]`` arrays (all False for an absent modality). Missing or
     undecodable images are stored as blank (pad-value) images with ``image_mask`` False.
+    ``text_attention_mask`` (bool ``[N,L]``) is set when a pretrained tokenizer made ``text``
+    (its pad id need not be 0). ``embeddings`` holds precomputed outputs of frozen encoders
+    (float32 ``[N,D]`` per modality, see :mod:`mmshop.models.cascade`); it is never cached here.
     """
 
     image: np.ndarray | None = None  # uint8 [N,H,W,3] (np.memmap when loaded from disk)
@@ -57,6 +69,9 @@ class CachedArrays:
     key: str = ""
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (row id, column, reason)
     tabular_mask: np.ndarray | None = None
+    text_attention_mask: np.ndarray | None = None  # bool [N,L]
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)
+    modality_keys: dict[str, str] = field(default_factory=dict)  # content key per modality
 
     def __post_init__(self) -> None:
         present = [
@@ -73,8 +88,18 @@ class CachedArrays:
             arr = getattr(self, name)
             if arr is not None and len(arr) != n:
                 raise DataError(f"CachedArrays.{name} has {len(arr)} rows, expected {n}")
+        for modality, emb in self.embeddings.items():
+            if emb.ndim != 2 or len(emb) != n:
+                raise DataError(
+                    f"CachedArrays.embeddings['{modality}'] has shape {emb.shape}, "
+                    f"expected ({n}, D)"
+                )
         self.image_mask = _mask(self.image_mask, n, self.image is not None)
-        default_text = self.text.any(axis=1) if self.text is not None else None
+        default_text = None
+        if self.text_attention_mask is not None:
+            default_text = self.text_attention_mask.any(axis=1)
+        elif self.text is not None:
+            default_text = self.text.any(axis=1)
         self.text_mask = _mask(self.text_mask, n, default_text)
         default_tab = None
         if self.tabular_cat is not None and self.tabular_num is not None:
@@ -213,14 +238,29 @@ def encode_catalog(
         arrays["image"] = out
     if text is not None:
         texts = list(catalog.texts())
-        ids_arr = text.encode(texts)
-        arrays["text"] = ids_arr
-        arrays["text_mask"] = nonempty(texts) & ids_arr.any(axis=1)
+        encoded = encode_texts(text, texts)
+        arrays.update(encoded)
+        attention = encoded.get("text_attention_mask")
+        tokens = attention if attention is not None else encoded["text"]
+        arrays["text_mask"] = nonempty(texts) & tokens.any(axis=1)
     if tabular is not None:
         cat, num = tabular.transform(catalog.df)
         arrays.update(tabular_cat=cat, tabular_num=num, tabular_mask=tabular_mask(cat, num))
     key = cache_key(catalog, image, text, tabular)
-    return CachedArrays(ids=ids, key=key, problems=problems, **arrays)
+    modality_keys = {}  # what each modality's arrays depend on (keys precomputed embeddings)
+    if image is not None:
+        modality_keys["image"] = cache_key(catalog, image, None, None)
+    if text is not None:
+        modality_keys["text"] = cache_key(catalog, None, text, None)
+    return CachedArrays(ids=ids, key=key, problems=problems, modality_keys=modality_keys, **arrays)
+
+
+def encode_texts(text: Any, texts: list[str]) -> dict[str, np.ndarray]:
+    """``text.encode_arrays(texts)`` when the processor has it (ids + attention mask), else ids."""
+    encode_arrays = getattr(text, "encode_arrays", None)
+    if callable(encode_arrays):
+        return dict(encode_arrays(texts))
+    return {"text": text.encode(texts)}
 
 
 def cache_key(catalog: Any, image: Any, text: Any, tabular: Any) -> str:
@@ -329,7 +369,10 @@ class FeatureCache:
                 raise MmshopError(f"cache entry {directory}: {name}.npy does not match meta.json")
             arrays[name] = arr
         problems = [(str(a), str(b), str(c)) for a, b, c in meta["problems"]]
-        return CachedArrays(ids=ids, key=key, problems=problems, **arrays)
+        modality_keys = {str(k): str(v) for k, v in meta.get("modality_keys", {}).items()}
+        return CachedArrays(
+            ids=ids, key=key, problems=problems, modality_keys=modality_keys, **arrays
+        )
 
 
 def _write(directory: Path, arrays: CachedArrays) -> None:
@@ -337,7 +380,7 @@ def _write(directory: Path, arrays: CachedArrays) -> None:
     for name in _NPY_ARRAYS:
         if name == "image_mask" and arrays.image is None:
             continue
-        if name == "text_mask" and arrays.text is None:
+        if name in ("text_mask", "text_attention_mask") and arrays.text is None:
             continue
         if name == "tabular_mask" and arrays.tabular_cat is None:
             continue
@@ -360,6 +403,7 @@ def _write(directory: Path, arrays: CachedArrays) -> None:
         "rows": len(arrays),
         "ids": arrays.ids,
         "problems": [list(p) for p in arrays.problems],
+        "modality_keys": arrays.modality_keys,
         "image_shape": image_shape,
         "arrays": specs,
     }

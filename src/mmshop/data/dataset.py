@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmshop.data.cache import CachedArrays, _active, _row_ids
+from mmshop.data.cache import CachedArrays, _active, _row_ids, encode_texts
 from mmshop.data.processors.image import ImageProcessor
 from mmshop.data.processors.tabular import TabularProcessor, tabular_mask
 from mmshop.data.processors.text import TextProcessor, nonempty
@@ -40,7 +40,8 @@ class BatchIterator:
     ``drop_last``). Call :meth:`set_epoch` before each epoch to reshuffle; the order and the
     augmentation depend only on ``(seed, epoch)``. Images are augmented only when ``augment``
     and ``image_processor.config.augment`` are both true. Modalities in ``drop_modalities``
-    are sent as if missing (blank/pad/zero values, mask False).
+    are sent as if missing (blank/pad/zero values, mask False). A modality with precomputed
+    ``arrays.embeddings`` is sent as ``<modality>_embedding`` instead of its raw input.
     """
 
     def __init__(
@@ -61,7 +62,11 @@ class BatchIterator:
         unknown = set(drop_modalities) - set(MODALITIES)
         if unknown:
             raise ConfigError(f"unknown modalities in drop_modalities: {sorted(unknown)}")
-        if arrays.image is not None and image_processor is None:
+        if (
+            arrays.image is not None
+            and image_processor is None
+            and "image" not in arrays.embeddings
+        ):
             raise ConfigError("arrays have images, so BatchIterator needs an image_processor")
         n = len(arrays)
         self.arrays = arrays
@@ -117,7 +122,16 @@ class BatchIterator:
         idx = np.asarray(idx, dtype=np.int64)
         b = len(idx)
         out: Batch = {}
-        if a.image is not None:
+        for modality, emb in a.embeddings.items():
+            if modality in self.drop:
+                out[f"{modality}_embedding"] = torch.zeros((b, emb.shape[1]), dtype=torch.float32)
+            else:
+                out[f"{modality}_embedding"] = torch.from_numpy(
+                    np.asarray(emb[idx], dtype=np.float32)
+                )
+        if a.image is not None and "image" in a.embeddings:
+            out["mask:image"] = self._mask("image", a.image_mask, idx)
+        elif a.image is not None:
             proc = self.image_processor
             assert proc is not None
             if "image" in self.drop:
@@ -128,11 +142,20 @@ class BatchIterator:
                 if self.augment and generator is not None:
                     out["image"] = proc.augment(out["image"], generator)
             out["mask:image"] = self._mask("image", a.image_mask, idx)
-        if a.text is not None:
+        if a.text is not None and "text" in a.embeddings:
+            out["mask:text"] = self._mask("text", a.text_mask, idx)
+        elif a.text is not None:
+            attention = a.text_attention_mask
             if "text" in self.drop:
                 out["text"] = torch.zeros((b, a.text.shape[1]), dtype=torch.int64)
+                if attention is not None:
+                    out["text_attention_mask"] = torch.zeros(
+                        (b, a.text.shape[1]), dtype=torch.int64
+                    )
             else:
                 out["text"] = torch.from_numpy(a.text[idx].astype(np.int64))
+                if attention is not None:
+                    out["text_attention_mask"] = torch.from_numpy(attention[idx].astype(np.int64))
             out["mask:text"] = self._mask("text", a.text_mask, idx)
         if a.tabular_cat is not None and a.tabular_num is not None:
             if "tabular" in self.drop:
@@ -191,9 +214,14 @@ class NaiveDataset(torch.utils.data.Dataset):
             item["mask:image"] = torch.tensor(ok)
         if self.text is not None:
             text = self._texts[i]
-            ids = self.text.encode([text])
+            encoded = encode_texts(self.text, [text])
+            ids = encoded["text"]
             item["text"] = torch.from_numpy(ids[0].astype(np.int64))
-            item["mask:text"] = torch.tensor(bool(nonempty([text])[0] and ids.any()))
+            tokens = ids
+            if "text_attention_mask" in encoded:
+                tokens = encoded["text_attention_mask"]
+                item["text_attention_mask"] = torch.from_numpy(tokens[0].astype(np.int64))
+            item["mask:text"] = torch.tensor(bool(nonempty([text])[0] and tokens.any()))
         if self.tabular is not None:
             cat, num = self.tabular.transform(self.catalog.df.iloc[[i]])
             item["tabular_cat"] = torch.from_numpy(cat[0])

@@ -94,6 +94,25 @@ class MultimodalModel(nn.Module):
         out.update(self.head(fused))
         return out
 
+    def external_state_keys(self) -> set[str]:
+        """State-dict keys provided by base checkpoints (frozen or LoRA-tuned backbones), which
+        a saved model does not store."""
+        keys: set[str] = set()
+        for m, encoder in self.encoders.items():
+            external = getattr(encoder, "external_state_keys", None)
+            if callable(external):
+                keys |= {f"encoders.{m}.{k}" for k in external()}
+        return keys
+
+    def lr_multipliers(self) -> dict[str, float]:
+        """lr multipliers by parameter-name prefix that encoders ask for (e.g. a backbone)."""
+        out: dict[str, float] = {}
+        for m, encoder in self.encoders.items():
+            wanted = getattr(encoder, "lr_multipliers", None)
+            if callable(wanted):
+                out.update({f"encoders.{m}.{k}": v for k, v in wanted().items()})
+        return out
+
     def fusion_weights(self) -> dict[str, float]:
         """Per-modality weights when the fusion exposes them (weighted, gated), else empty."""
         weights = getattr(self.fusion, "weights", None)

@@ -17,6 +17,7 @@ from mmshop.data.dataset import BatchIterator
 from mmshop.data.roles import ColumnRoles
 from mmshop.errors import ConfigError, DataError, ModelLoadError
 from mmshop.evaluation.metrics import classification_metrics
+from mmshop.models.cascade import EmbeddingCache, attach_embeddings
 from mmshop.models.io import (
     load_weights,
     read_json,
@@ -26,9 +27,16 @@ from mmshop.models.io import (
 )
 from mmshop.models.multimodal import MultimodalModel, build_model
 from mmshop.models.spec import InputSpec
+from mmshop.predictor.backbones import (
+    backbone_references,
+    model_config_for_load,
+    write_backbone_files,
+)
 from mmshop.predictor.config import PredictorConfig
-from mmshop.predictor.features import FeatureProcessors
+from mmshop.predictor.encoders import check_encoder_options, encoder_overrides
+from mmshop.predictor.features import FeatureProcessors, default_cache_dir
 from mmshop.predictor.inference import run_model
+from mmshop.training.lora import count_parameters
 from mmshop.training.losses import MultiTaskCrossEntropy, balanced_class_weights
 from mmshop.training.seed import seed_everything, set_threads
 from mmshop.training.trainer import Trainer, TrainHistory
@@ -46,6 +54,11 @@ class MultimodalPredictor:
     >>> p = MultimodalPredictor(labels=["articleType"])
     >>> p.fit(cat.split("train"), val=cat.split("val"))
     >>> p.evaluate(cat.split("test"))["articleType"]["accuracy"]
+
+    Pretrained backbones: ``text_encoder="hf:PATH"`` / ``image_encoder="hf:PATH"`` (a local
+    checkpoint folder, ``hf:minilm`` or a hub id) with ``mode`` ``frozen`` (cascade: embeddings
+    computed once, only fusion and heads train), ``lora`` or ``full``. The same choice in config
+    keys: ``overrides={"model.encoders.text": {"name": "hf_text", "options": {...}}}``.
     """
 
     def __init__(
@@ -55,17 +68,24 @@ class MultimodalPredictor:
         config: PredictorConfig | None = None,
         overrides: Mapping[str, Any] | None = None,
         work_dir: str | Path | None = None,
+        text_encoder: str | None = None,
+        image_encoder: str | None = None,
+        mode: str | None = None,
     ) -> None:
         if config is None:
             config = PredictorConfig(labels=list(labels or []))
         elif labels is not None and list(labels) != list(config.labels):
             raise ConfigError(f"labels {list(labels)} differ from config.labels {config.labels}")
-        self.config = config.replace(dict(overrides)) if overrides else config
+        chosen = encoder_overrides(text_encoder, image_encoder, mode, config.model)
+        changes = {**chosen, **dict(overrides or {})}
+        self.config = config.replace(changes) if changes else config
+        check_encoder_options(self.config.model)
         self.work_dir = Path(work_dir) if work_dir else None
         self.processors: FeatureProcessors | None = None
         self.model: MultimodalModel | None = None
         self.history: TrainHistory | None = None
         self.training_info: dict[str, Any] = {}
+        self._base_refs: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -88,6 +108,13 @@ class MultimodalPredictor:
         y_val = procs.labels.transform(val_cat.df)
 
         self.model = model = build_model(cfg.model, procs.input_spec())
+        cascade = self._embedding_cache()
+        train_arrays = attach_embeddings(
+            model, train_arrays, procs.image, cascade, cfg.eval_batch_size, progress
+        )
+        val_arrays = attach_embeddings(
+            model, val_arrays, procs.image, cascade, cfg.eval_batch_size, progress
+        )
         weights = None
         if cfg.class_weight_power > 0:
             weights = {
@@ -107,7 +134,13 @@ class MultimodalPredictor:
             image_processor=procs.image,
             augment=bool(procs.image and procs.image.config.augment),
         )
-        trainer_cfg = cfg.trainer if progress else cfg.trainer.replace({"progress": False})
+        trainer_cfg = cfg.trainer.replace(
+            {
+                "progress": cfg.trainer.progress and progress,
+                # a backbone's own lr unless the user set that prefix
+                "param_groups": {**model.lr_multipliers(), **cfg.trainer.param_groups},
+            }
+        )
 
         def evaluate(m: MultimodalModel) -> dict[str, float]:
             return self._score(m, val_arrays, y_val)
@@ -126,8 +159,39 @@ class MultimodalPredictor:
             "train_seconds": self.history.seconds,
             "fusion_weights": model.fusion_weights(),
             "work_dir": str(work),
+            "parameters": self.parameter_counts(),
+            "cascade": cascade.events,
         }
         return self
+
+    def parameter_counts(self) -> dict[str, Any]:
+        """Trainable and total parameters, plus per pretrained encoder its backbone's size and
+        the share of it that trains (LoRA: the adapters)."""
+        _, model = self._ready()
+        counts: dict[str, Any] = count_parameters(model)
+        for modality, encoder in model.encoders.items():
+            per = getattr(encoder, "parameter_counts", None)
+            if callable(per):
+                counts.setdefault("backbones", {})[modality] = per()
+        return counts
+
+    def merge_adapters(self) -> MultimodalPredictor:
+        """Fold LoRA adapters into their backbones (for export); those encoders become fully
+        tuned ones, so :meth:`save` then stores every weight and the base is no longer needed."""
+        _, model = self._ready()
+        merged = [m for m, e in model.encoders.items() if getattr(e, "mode", None) == "lora"]
+        if not merged:
+            raise ConfigError("merge_adapters: no encoder of this predictor uses LoRA")
+        for modality in merged:
+            model.encoders[modality].merge_adapters()
+        self.config = self.config.replace(
+            {f"model.encoders.{m}.options.mode": "full" for m in merged}
+        )
+        return self
+
+    def _embedding_cache(self) -> EmbeddingCache:
+        root = Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
+        return EmbeddingCache(root / "embeddings")
 
     def _score(
         self, model: MultimodalModel, arrays: Any, y: dict[str, np.ndarray]
@@ -165,6 +229,14 @@ class MultimodalPredictor:
         cat = self._catalog(rows, strict=False)
         cache_dir = Path(self.config.cache_dir) if self.config.cache_dir else None
         arrays = procs.arrays(cat, cache_dir, progress=len(cat) > 5000)
+        arrays = attach_embeddings(
+            model,
+            arrays,
+            procs.image,
+            self._embedding_cache(),
+            self.config.eval_batch_size,
+            progress=len(cat) > 5000,
+        )
         probs, emb = run_model(
             model, arrays, procs.image, self.config.eval_batch_size, tuple(drop), embeddings
         )
@@ -235,9 +307,14 @@ class MultimodalPredictor:
 
     # ---------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        """Save as a folder of config.json, model.safetensors and processor states (atomic)."""
+        """Save as a folder of config.json, model.safetensors and processor states (atomic).
+
+        Frozen and LoRA-tuned pretrained backbones are not stored (only the adapters, fusion,
+        heads and other encoders are); config.json records each base checkpoint and its hash.
+        """
         procs, model = self._ready()
         spec = procs.input_spec()
+        backbones = backbone_references(model, self._base_refs)
 
         def write(tmp: Path) -> None:
             meta = {
@@ -247,8 +324,11 @@ class MultimodalPredictor:
                 "config": self.config.to_dict(),
                 "input_spec": spec.to_dict(),
             }
+            if backbones:
+                meta["backbones"] = backbones
             atomic_write_text(tmp / "config.json", json.dumps(meta, indent=2))
-            save_weights(model, tmp / "model.safetensors")
+            save_weights(model, tmp / "model.safetensors", exclude=model.external_state_keys())
+            write_backbone_files(tmp, model)
             procs.save(tmp / "processors")
             info = dict(self.training_info)
             if self.history is not None:
@@ -258,8 +338,14 @@ class MultimodalPredictor:
         return write_model_dir(Path(path), write)
 
     @classmethod
-    def load(cls, path: str | Path) -> MultimodalPredictor:
-        """Load a saved predictor; a tampered, partial or mismatched folder is a ModelLoadError."""
+    def load(
+        cls, path: str | Path, base_checkpoints: Mapping[str, str] | None = None
+    ) -> MultimodalPredictor:
+        """Load a saved predictor; a tampered, partial or mismatched folder is a ModelLoadError.
+
+        A model with frozen or LoRA-tuned pretrained encoders needs their base checkpoints with
+        unchanged weights; ``base_checkpoints={"text": FOLDER}`` gives a moved one's new place.
+        """
         path = Path(path)
         verify_model_dir(path, required=("config.json", "model.safetensors"))
         meta = read_json(path / "config.json")
@@ -280,8 +366,16 @@ class MultimodalPredictor:
         self.processors = FeatureProcessors.load(path / "processors")
         if self.processors.input_spec() != spec:
             raise ModelLoadError(f"{path}: processors do not match the saved input spec")
-        self.model = build_model(config.model, spec)
-        load_weights(self.model, path / "model.safetensors")
+        backbones = meta.get("backbones") or {}
+        model_config = model_config_for_load(path, config.model, backbones, base_checkpoints)
+        try:
+            self.model = build_model(model_config, spec)
+        except ConfigError as exc:
+            raise ModelLoadError(f"{path}: cannot rebuild the model: {exc}") from exc
+        load_weights(
+            self.model, path / "model.safetensors", external=self.model.external_state_keys()
+        )
+        self._base_refs = backbones or None
         self.model.eval()
         info = path / "training.json"
         self.training_info = read_json(info) if info.exists() else {}

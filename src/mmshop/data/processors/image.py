@@ -18,6 +18,13 @@ from mmshop.errors import ConfigError, DataError
 # Errors PIL raises for corrupt, truncated or unsupported files.
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
 _HIGH_BIT_MODES = {"I;16": 257.0, "I;16L": 257.0, "I;16B": 257.0, "I;16N": 257.0}
+RESIZE_MODES = ("letterbox", "stretch", "center_crop")
+RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
 
 
 @dataclass
@@ -34,6 +41,12 @@ class ImageProcessorConfig(ConfigBase):
     flip: bool = True  # random horizontal flip when augmenting
     max_translate: float = 0.08  # fraction of height/width
     max_zoom: float = 0.1  # scale drawn from [1 - max_zoom, 1 + max_zoom]
+    # letterbox: fit inside ``size`` keeping the aspect ratio, pad; stretch: resize to ``size``;
+    # center_crop: scale so the shortest edge is ``shortest_edge`` (default: cover ``size``),
+    # then crop the centre. Pretrained checkpoints set these from their preprocessor config.
+    resize: str = "letterbox"
+    shortest_edge: int | None = None
+    resample: str = "bilinear"
 
     def validate(self) -> None:
         if len(self.size) != 2 or any(int(s) != s or s <= 0 for s in self.size):
@@ -56,6 +69,20 @@ class ImageProcessorConfig(ConfigBase):
             raise ConfigError(f"image.max_translate must be in [0, 0.5), got {self.max_translate}")
         if not 0 <= self.max_zoom < 0.5:
             raise ConfigError(f"image.max_zoom must be in [0, 0.5), got {self.max_zoom}")
+        if self.resize not in RESIZE_MODES:
+            raise ConfigError(
+                f"image.resize must be one of {list(RESIZE_MODES)}, got {self.resize!r}"
+            )
+        if self.shortest_edge is not None and (
+            int(self.shortest_edge) != self.shortest_edge or self.shortest_edge <= 0
+        ):
+            raise ConfigError(
+                f"image.shortest_edge must be a positive integer, got {self.shortest_edge}"
+            )
+        if self.resample not in RESAMPLE:
+            raise ConfigError(
+                f"image.resample must be one of {list(RESAMPLE)}, got {self.resample!r}"
+            )
 
 
 class ImageProcessor:
@@ -106,12 +133,12 @@ class ImageProcessor:
                     raise DataError(
                         f"image {name} has too many pixels: {w}x{h} > max_pixels={cfg.max_pixels}"
                     )
-                side = max(cfg.size)
+                side = max(max(cfg.size), cfg.shortest_edge or 0)
                 img.draft(None, (side, side))  # JPEG: decode at reduced scale (fast, still >= side)
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 rgb = self._to_rgb(img)
-                return self._letterbox(rgb)
+                return self._fit(rgb)
         except DataError:
             raise
         except _DECODE_ERRORS as exc:
@@ -139,13 +166,34 @@ class ImageProcessor:
             return Image.alpha_composite(background, rgba).convert("RGB")
         return img.convert("RGB")
 
-    def _letterbox(self, img: Image.Image) -> np.ndarray:
+    def _fit(self, img: Image.Image) -> np.ndarray:
+        """Bring a decoded RGB image to ``size`` with the configured resize mode."""
+        cfg = self.config
+        th, tw = cfg.size
+        resample = RESAMPLE[cfg.resample]
+        if cfg.resize == "stretch":
+            if img.size != (tw, th):
+                img = img.resize((tw, th), resample, reducing_gap=3.0)
+            return np.asarray(img, dtype=np.uint8).copy()
+        if cfg.resize == "center_crop":
+            w, h = img.size
+            scale = cfg.shortest_edge / min(w, h) if cfg.shortest_edge else max(th / h, tw / w)
+            nw, nh = max(tw, round(w * scale)), max(th, round(h * scale))
+            if (nw, nh) != (w, h):
+                img = img.resize((nw, nh), resample, reducing_gap=3.0)
+            left, top = (nw - tw) // 2, (nh - th) // 2
+            return np.asarray(img.crop((left, top, left + tw, top + th)), dtype=np.uint8).copy()
+        return self._letterbox(img, resample)
+
+    def _letterbox(
+        self, img: Image.Image, resample: Image.Resampling = Image.Resampling.BILINEAR
+    ) -> np.ndarray:
         th, tw = self.config.size
         w, h = img.size
         scale = min(th / h, tw / w)
         nw, nh = max(1, min(tw, round(w * scale))), max(1, min(th, round(h * scale)))
         if (nw, nh) != (w, h):
-            img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=3.0)
+            img = img.resize((nw, nh), resample, reducing_gap=3.0)
         out = np.full((th, tw, 3), self.config.pad_value, dtype=np.uint8)
         top, left = (th - nh) // 2, (tw - nw) // 2
         out[top : top + nh, left : left + nw] = np.asarray(img, dtype=np.uint8)
@@ -226,10 +274,14 @@ class ImageProcessor:
     def cache_state(self) -> dict[str, Any]:
         """The part of the state that changes decoded uint8 arrays (keys the feature cache)."""
         c = self.config
-        return {
+        state: dict[str, Any] = {
             "size": list(c.size),
             "pad_value": c.pad_value,
             "max_pixels": c.max_pixels,
             "max_bytes": c.max_bytes,
             "decoder": 1,
         }
+        # only non-default resizing enters the key, so existing caches stay valid
+        if (c.resize, c.shortest_edge, c.resample) != ("letterbox", None, "bilinear"):
+            state.update(resize=c.resize, shortest_edge=c.shortest_edge, resample=c.resample)
+        return state

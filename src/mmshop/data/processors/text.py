@@ -156,6 +156,14 @@ class TextProcessor:
                 out[i, : len(ids)] = np.asarray(ids, dtype=np.int32) + offset
         return out
 
+    def encode_arrays(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The batch-contract arrays for ``texts``: ``{"text": ids}`` (0 = padding)."""
+        return {"text": self.encode(texts)}
+
+    @property
+    def max_length(self) -> int:
+        return self.config.max_length
+
     def decode(self, ids: Sequence[int]) -> str:
         """Token ids (as from :meth:`encode`) back to text, skipping padding."""
         raw = [int(i) - self._offset for i in ids if int(i) != 0]

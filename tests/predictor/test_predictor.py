@@ -248,3 +248,15 @@ def test_a_given_tokenizer_file_is_used(tmp_path: Path) -> None:
     )
     p.fit(cat.split("train"), val=cat.split("val"), progress=False)
     assert p.processors.text.vocab_size == own.vocab_size
+
+
+def test_rows_without_a_trained_column_get_an_error_naming_it(trained, monkeypatch) -> None:
+    from mmshop.errors import DataError
+
+    p, cat, _ = trained
+    monkeypatch.chdir(cat.root)
+    rows = cat.split("test").df.drop(columns=["colour", *TINY_LABELS]).head(4)
+    before = rows.copy()
+    with pytest.raises(DataError, match="colour"):
+        p.predict(rows)
+    pd.testing.assert_frame_equal(rows, before)

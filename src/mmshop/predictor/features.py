@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from dataclasses import dataclass
@@ -125,11 +126,9 @@ class FeatureProcessors:
             absent = [
                 c for c in [*self.roles.categorical, *self.roles.numeric] if c not in catalog.df
             ]
-            if absent:
-                df = catalog.df.copy()
-                for column in absent:
-                    df[column] = np.nan
-                catalog.df = df
+            if absent:  # read absent attribute columns as missing, without touching the caller's
+                catalog = copy.copy(catalog)
+                catalog.df = catalog.df.assign(**{column: np.nan for column in absent})
         cache = FeatureCache(Path(cache_dir) if cache_dir else default_cache_dir() / "features")
         return cache.build(catalog, self.image, self.text, self.tabular, progress=progress)
 

@@ -28,7 +28,7 @@ from mmshop.data.validation import (
     check_images,
     resolve_image,
 )
-from mmshop.errors import DataError
+from mmshop.errors import ConfigError, DataError
 from mmshop.utils.io import sha256_file
 
 GENERATED_ID = "row_id"
@@ -583,3 +583,13 @@ def _no_rows_message(source: str, report: ValidationReport) -> str:
         f"{source} has no usable rows: all {report.n_rows} row(s) were quarantined. "
         f"Top reasons: {reasons}. Examples: {examples}"
     )
+
+
+def holdout(cat: Catalog, fraction: float, seed: int, min_rows: int = 1) -> tuple[Catalog, Catalog]:
+    """Split a seeded ``fraction`` of rows off ``cat``: (rest, held out), each >= ``min_rows``."""
+    n = len(cat)
+    n_val = max(min_rows, round(n * fraction))
+    if n - n_val < min_rows:
+        raise ConfigError(f"too few training rows ({n}) to hold out a validation set")
+    order = np.random.default_rng(seed).permutation(n)
+    return cat.subset(np.sort(order[n_val:])), cat.subset(np.sort(order[:n_val]))

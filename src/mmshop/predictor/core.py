@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from mmshop import __version__
-from mmshop.data.catalog import Catalog
+from mmshop.data.catalog import Catalog, holdout
 from mmshop.data.dataset import BatchIterator
 from mmshop.data.roles import ColumnRoles
 from mmshop.errors import ConfigError, DataError, ModelLoadError
@@ -97,7 +97,7 @@ class MultimodalPredictor:
         set_threads(cfg.trainer.num_threads)
         train_cat = self._catalog(train, strict=True).with_labels(list(cfg.labels))
         if val is None:
-            train_cat, val_cat = _holdout(train_cat, cfg.val_fraction, cfg.trainer.seed)
+            train_cat, val_cat = holdout(train_cat, cfg.val_fraction, cfg.trainer.seed)
         else:
             val_cat = self._catalog(val, strict=True).with_labels(list(cfg.labels))
         self.processors = procs = FeatureProcessors.fit(train_cat, cfg)
@@ -380,16 +380,6 @@ class MultimodalPredictor:
         info = path / "training.json"
         self.training_info = read_json(info) if info.exists() else {}
         return self
-
-
-def _holdout(cat: Catalog, fraction: float, seed: int) -> tuple[Catalog, Catalog]:
-    """Split a seeded validation fraction off the training rows."""
-    n = len(cat)
-    n_val = max(1, round(n * fraction))
-    if n - n_val < 1:
-        raise ConfigError(f"too few training rows ({n}) to hold out a validation set")
-    order = np.random.default_rng(seed).permutation(n)
-    return cat.subset(np.sort(order[n_val:])), cat.subset(np.sort(order[:n_val]))
 
 
 def _with_roles(cat: Catalog, roles: ColumnRoles) -> Catalog:

@@ -14,11 +14,11 @@ import torch
 from safetensors.torch import load_file
 
 from mmshop.data.cache import CachedArrays, encode_texts
-from mmshop.data.catalog import Catalog
+from mmshop.data.catalog import Catalog, holdout
 from mmshop.data.dataset import BatchIterator, _epoch_seed
 from mmshop.data.processors.image import ImageProcessor
 from mmshop.data.processors.text import TextProcessor
-from mmshop.errors import ConfigError, DataError, ModelLoadError
+from mmshop.errors import DataError, ModelLoadError
 from mmshop.evaluation.retrieval import retrieval_metrics
 from mmshop.models.io import verify_model_dir
 from mmshop.registry import ENCODERS, LOSSES
@@ -178,15 +178,6 @@ def retrieval_eval(
     return {k: m[k] for k in ("recall@1", "recall@10", "hit@10", "mrr@10")}
 
 
-def _holdout(cat: Catalog, fraction: float, seed: int) -> tuple[Catalog, Catalog]:
-    n = len(cat)
-    n_val = max(2, round(n * fraction))
-    if n - n_val < 2:
-        raise ConfigError(f"too few training rows ({n}) to hold out a validation set")
-    order = np.random.default_rng(seed).permutation(n)
-    return cat.subset(np.sort(order[n_val:])), cat.subset(np.sort(order[:n_val]))
-
-
 def _text_processor(config: AlignConfig, texts: list[str], captions: CaptionBank | None) -> Any:
     """The text tower's tokenizer: a pretrained encoder's own, the one of ``text_init``, a
     given ``tokenizer.json``, or a WordPiece vocabulary built on the titles and captions."""
@@ -227,7 +218,7 @@ def train_alignment(
     set_threads(config.trainer.num_threads)
     train_v = text_view(train, config.text_columns)
     if val is None:
-        train_v, val_v = _holdout(train_v, config.val_fraction, config.trainer.seed)
+        train_v, val_v = holdout(train_v, config.val_fraction, config.trainer.seed, min_rows=2)
     else:
         val_v = text_view(val, config.text_columns)
     config = config.replace({"text_columns": list(train_v.roles.text)})

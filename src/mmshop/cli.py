@@ -206,9 +206,19 @@ def demo(
         "reports/demo"
     ),
     epochs: Annotated[int, typer.Option(help="maximum epochs")] = 12,
+    search_out: Annotated[
+        Path, typer.Option(help="where to save the search model (used by mmshop serve)")
+    ] = Path("models/search"),
+    index_out: Annotated[
+        Path, typer.Option(help="where to write the search index (used by mmshop serve)")
+    ] = Path("models/index"),
+    search_epochs: Annotated[
+        int, typer.Option(help="search model epochs (0: skip the search model and index)")
+    ] = 4,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
 ) -> None:
-    """Train a tagger on the shipped sample, evaluate on its test split, write a report."""
+    """Train a tagger on the shipped sample, evaluate on its test split, write a report; then
+    train a small search model and index the sample (what `mmshop serve` opens by default)."""
     from mmshop.predictor import MultimodalPredictor
     from mmshop.samples import load_sample
 
@@ -228,10 +238,45 @@ def demo(
         _fail(exc)
     typer.echo(json.dumps(metrics, indent=2))
     typer.echo(f"model saved to {out}; report at {path}")
+    if search_epochs > 0:
+        _demo_search(search_out, index_out, search_epochs, quiet)
+
+
+def _demo_search(model_out: Path, index_out: Path, epochs: int, quiet: bool) -> None:
+    """The demo's search model (image + title towers) and its index over the whole sample."""
+    from mmshop.errors import MissingExtraError
+    from mmshop.samples import load_sample
+
+    try:
+        from mmshop.search import SearchEncoder, build_index
+
+        cat = load_sample("fashion")
+        typer.echo(f"training a search model on the sample ({epochs} epochs) ...")
+        encoder = SearchEncoder.fit(
+            cat.split("train"),
+            cat.split("val"),
+            overrides={"trainer.epochs": epochs, "trainer.progress": not quiet},
+            work_dir=model_out.with_name(model_out.name + ".work"),
+            progress=not quiet,
+        )
+        encoder.save(model_out)
+        built = build_index(model_out, cat, index_out, progress=not quiet)
+    except MissingExtraError as exc:
+        typer.echo(f"skipped the search model and index: {exc}")
+        return
+    except MmshopError as exc:
+        _fail(exc)
+    typer.echo(
+        f"search model saved to {model_out}; {len(built)} products indexed in {index_out}; "
+        "start the shop with: mmshop serve"
+    )
 
 
 # the search commands (align, index, search) live in their own module, on the same app
 from mmshop import cli_search as _cli_search  # noqa: E402, F401  isort: skip
+from mmshop import cli_serve as _cli_serve  # noqa: E402, F401  isort: skip
+from mmshop import cli_reviews as _cli_reviews  # noqa: E402, F401  isort: skip
+from mmshop import cli_fit as _cli_fit  # noqa: E402, F401  isort: skip
 
 
 def main() -> None:  # pragma: no cover

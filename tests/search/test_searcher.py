@@ -201,3 +201,20 @@ def test_zero_shot(searcher: Searcher, search_setup: dict) -> None:
     with pytest.raises(QueryError, match="either"):
         searcher.zero_shot(labels)
     assert TINY["embed_dim"] == 32
+
+
+def test_batched_queries_equal_single_ones(searcher: Searcher, search_setup: dict) -> None:
+    queries = ["red shirt", "blue shoes", "a green bag", "red shirt"]
+    batched = searcher.search_texts(queries, k=6)
+    for q, hits in zip(queries, batched, strict=True):
+        assert [h.id for h in hits] == [h.id for h in searcher.search_text(q, 6)]
+        assert [h.score for h in hits] == pytest.approx(
+            [h.score for h in searcher.search_text(q, 6)], abs=1e-5
+        )
+    ids = [str(i) for i in searcher.index.ids[:3]]
+    for pid, hits in zip(ids, searcher.similar_many(ids, k=5), strict=True):
+        assert [h.id for h in hits] == [h.id for h in searcher.similar(pid, 5)]
+        assert pid not in {h.id for h in hits}
+    assert searcher.search_texts([], k=3) == []
+    with pytest.raises(QueryError, match="empty"):
+        searcher.search_texts(["ok", "  "], k=3)

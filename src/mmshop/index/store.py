@@ -280,6 +280,38 @@ class ProductIndex:
         scores, slots = self._search_slots(q, k, self.allowed(filters, exclude))
         return self._hits(scores, slots)
 
+    def search_many(
+        self, queries: np.ndarray, k: int = 10, exclude: Sequence[str | None] | None = None
+    ) -> list[list[SearchHit]]:
+        """Unfiltered nearest products for many query vectors ``[B, D]`` in one FAISS call.
+
+        ``exclude[i]`` (a product id or None) is left out of answer ``i``. Answers equal
+        :meth:`search` per row; one call scans the vectors once for the whole batch, which is
+        what makes concurrent queries cheap (a flat scan is bound by memory bandwidth).
+        """
+        k = check_k(k)
+        q = _normalise(as_matrix(queries, self.dim))
+        skip = list(exclude) if exclude is not None else [None] * len(q)
+        if len(skip) != len(q):
+            raise QueryError(f"{len(q)} queries but {len(skip)} exclude entries")
+        tombstones = len(self._slot) != len(self.alive)
+        if tombstones or (self.config.kind == "ivfpq" and self.config.rerank):
+            return [
+                self.search(row, k, None, [e] if e else ()) for row, e in zip(q, skip, strict=True)
+            ]
+        if not len(q):
+            return []
+        depth = k + (1 if any(e is not None for e in skip) else 0)
+        scores, slots = self.vector.search(q, depth)
+        answers = []
+        for row, pid in enumerate(skip):
+            s, sl = scores[row], slots[row]
+            if pid is not None:
+                keep = sl != self._slot.get(str(pid), -2)
+                s, sl = s[keep], sl[keep]
+            answers.append(self._hits(s[:k], sl[:k]))
+        return answers
+
     @property
     def lexical(self) -> LexicalIndex:
         if self._lexical is None:

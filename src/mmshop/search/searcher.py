@@ -149,6 +149,16 @@ class Searcher:
                 return self.index.search_hybrid(vector, text, k, filters)
             return self.index.search(vector, k, filters)
 
+    def search_texts(self, queries: Sequence[str], k: int = 10) -> list[list[SearchHit]]:
+        """Unfiltered vector search for many text queries at once (one encoder pass, one
+        FAISS call): the same answers as :meth:`search_text` per query, cheaper per query."""
+        texts = [self._text(q) for q in queries]
+        check_k(k)
+        if not texts:
+            return []
+        with self.threads():
+            return self.index.search_many(self.encoder.encode_texts(texts), k)
+
     def image_vector(self, image: str | Path | bytes) -> np.ndarray:
         """The embedding of a query photo (path or bytes); unusable images are QueryErrors."""
         if isinstance(image, bytes | bytearray):
@@ -185,6 +195,16 @@ class Searcher:
         vector = self.index.vector_of(str(product_id))
         with self.threads():
             return self.index.search(vector, k, filters, exclude=[str(product_id)])
+
+    def similar_many(self, product_ids: Sequence[str], k: int = 10) -> list[list[SearchHit]]:
+        """Unfiltered :meth:`similar` for many indexed products in one FAISS call."""
+        check_k(k)
+        ids = [str(p) for p in product_ids]
+        if not ids:
+            return []
+        vectors = np.stack([self.index.vector_of(p) for p in ids])
+        with self.threads():
+            return self.index.search_many(vectors, k, exclude=ids)
 
     def zero_shot(
         self,

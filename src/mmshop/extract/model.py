@@ -154,7 +154,7 @@ class AttributeExtractor:
             raise DataError(f"title column '{cols.title}' missing; columns: {list(frame.columns)}")
         words, spans = [], []
         for k in range(len(frame)):
-            title = clean_text(frame[cols.title].iat[k], f"row {k + 1}", self.config.max_chars)
+            title = _clean(frame[cols.title].iat[k], f"row {k + 1}", self.config.max_chars)
             ws = tokenize(title)
             values = {
                 key: _cell(frame, getattr(cols, key), k)
@@ -203,6 +203,17 @@ class AttributeExtractor:
     ) -> AttributeExtractor:
         """Mine brands, make weak labels, train the tagger (early stopping on ``val``)."""
         cfg = self.config
+        for name, frame in (("train", train), ("val", val)):
+            if frame is not None and cfg.columns.title not in frame.columns:
+                raise DataError(
+                    f"{name} data has no title column '{cfg.columns.title}' (set columns.title); "
+                    f"columns: {list(frame.columns)}"
+                )
+        if len(train) < (1 if val is not None else 2):
+            raise DataError(
+                f"need at least {1 if val is not None else 2} training titles (one is held out "
+                f"for validation when no val data is given), got {len(train)}"
+            )
         seed_everything(cfg.trainer.seed)
         set_threads(cfg.trainer.num_threads)
         if val is None:
@@ -267,7 +278,7 @@ class AttributeExtractor:
             titles = [titles]
         words = []
         for k, t in enumerate(titles):
-            text = clean_text(t, f"title {k + 1}", self.config.max_chars)
+            text = _clean(t, f"title {k + 1}", self.config.max_chars)
             if not text:
                 raise DataError(f"title {k + 1}: title is empty")
             words.append(tokenize(text))
@@ -332,6 +343,10 @@ class AttributeExtractor:
         self.model.eval()
         self.info = meta.get("info") or {}
         return self
+
+
+def _clean(value: Any, where: str, max_chars: int) -> str:
+    return clean_text(value, where, max_chars, noun="title", limit_name="ExtractorConfig.max_chars")
 
 
 def _cell(frame: pd.DataFrame, column: str | None, k: int) -> str | None:

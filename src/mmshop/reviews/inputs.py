@@ -27,7 +27,13 @@ def _missing(value: Any) -> bool:
         return False
 
 
-def clean_text(value: Any, where: str, max_chars: int) -> str:
+def clean_text(
+    value: Any,
+    where: str,
+    max_chars: int,
+    noun: str = "review",
+    limit_name: str = "SentimentConfig.max_chars",
+) -> str:
     """A review field as clean text ("" when missing); bytes must be UTF-8.
 
     Raises :class:`DataError` naming ``where`` for non-UTF-8 bytes, a non-text value or a text
@@ -40,15 +46,15 @@ def clean_text(value: Any, where: str, max_chars: int) -> str:
             value = bytes(value).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataError(
-                f"{where}: review is not valid UTF-8 (bad byte 0x{value[exc.start]:02x} at "
+                f"{where}: {noun} is not valid UTF-8 (bad byte 0x{value[exc.start]:02x} at "
                 f"offset {exc.start}); send text encoded as UTF-8"
             ) from None
     if not isinstance(value, str):
-        raise DataError(f"{where}: review must be text, got {type(value).__name__}")
+        raise DataError(f"{where}: {noun} must be text, got {type(value).__name__}")
     if len(value) > max_chars:
         raise DataError(
-            f"{where}: review is {len(value):,} characters long; the limit is {max_chars:,} "
-            "(SentimentConfig.max_chars)"
+            f"{where}: {noun} is {len(value):,} characters long; the limit is {max_chars:,} "
+            f"({limit_name})"
         )
     return _CONTROL.sub(" ", value).strip()
 

@@ -116,6 +116,19 @@ class ImageProcessor:
         self._check_bytes(len(data), name)
         return self._decode(io.BytesIO(data), name)
 
+    def load_pil(self, img: Image.Image, name: str = "image") -> np.ndarray:
+        """Bring an already opened PIL image to ``uint8 [H, W, 3]`` (same pixel limit)."""
+        w, h = img.size
+        if w * h > self.config.max_pixels:
+            raise DataError(
+                f"image {name} has too many pixels: {w}x{h} > max_pixels={self.config.max_pixels}"
+            )
+        try:
+            img.load()
+            return self._fit(self._to_rgb(ImageOps.exif_transpose(img)))
+        except _DECODE_ERRORS as exc:
+            raise DataError(f"cannot decode image {name}: {exc}") from exc
+
     def _check_bytes(self, size: int, name: str) -> None:
         if size > self.config.max_bytes:
             raise DataError(

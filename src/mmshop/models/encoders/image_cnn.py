@@ -47,7 +47,14 @@ class CompactCNN(nn.Module):
         self.output_dim = 8 * w
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def feature_map(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The last conv stage before pooling, ``[B, output_dim, h, w]`` (h, w = input / 16)."""
         x = batch["image"].contiguous(memory_format=torch.channels_last)
-        x = self.stages(self.stem(x))
-        return self.dropout(self.pool(x).flatten(1))
+        return self.stages(self.stem(x))
+
+    def tokens(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """One token per feature-map cell, row-major: ``[B, h * w, output_dim]``."""
+        return self.feature_map(batch).flatten(2).transpose(1, 2)
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return self.dropout(self.pool(self.feature_map(batch)).flatten(1))

@@ -100,3 +100,17 @@ def test_console_script_runs() -> None:
     assert result.returncode == 0
     for command in ("train", "evaluate", "predict", "report", "demo", "validate"):
         assert command in result.stdout
+
+
+def test_demo_fit_step_trains_the_body_size_model_on_the_shipped_sample(tmp_path: Path) -> None:
+    from mmshop.cli import _demo_fit
+    from mmshop.fit import BodySizeModel
+
+    _demo_fit(tmp_path / "body-size")
+    model = BodySizeModel.load(tmp_path / "body-size")
+    assert model.training_info["rows"] == 5000 and "M" in model.classes
+    small = model.recommend({"height": 155, "weight": 45, "age": 25}).size
+    large = model.recommend({"height": 190, "weight": 120, "age": 40}).size
+    assert model.classes.index(large) > model.classes.index(small)
+    help_text = runner.invoke(app, ["demo", "--help"], env={"COLUMNS": "200"}).output
+    assert "--no-fit" in help_text and "--no-extract" in help_text

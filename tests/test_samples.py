@@ -29,3 +29,14 @@ def test_sample_files_shipped() -> None:
 def test_unknown_sample_lists_valid_names() -> None:
     with pytest.raises(DataError, match=r"unknown sample 'shoes'.*fashion"):
         load_sample("shoes")
+
+
+def test_body_size_sample_is_shipped_and_trainable_shape() -> None:
+    import pandas as pd
+
+    path = sample_path("body-size")
+    df = pd.read_csv(path)
+    assert 1000 <= len(df) <= 5000 and list(df.columns) == ["weight", "age", "height", "size"]
+    assert set(df["size"]) <= {"XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL"}
+    assert df["height"].dropna().between(100, 230).all()
+    assert "clothes size prediction" in (path.parent / "ATTRIBUTION.md").read_text()

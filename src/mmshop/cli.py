@@ -215,10 +215,23 @@ def demo(
     search_epochs: Annotated[
         int, typer.Option(help="search model epochs (0: skip the search model and index)")
     ] = 4,
+    body_size_out: Annotated[
+        Path, typer.Option(help="where to save the body-size model (the shop's fit advisor)")
+    ] = Path("models/body-size"),
+    fit: Annotated[
+        bool, typer.Option(help="train the body-size model on the shipped body-size sample")
+    ] = True,
+    extract_out: Annotated[
+        Path, typer.Option(help="where to save the title attribute extractor")
+    ] = Path("models/extract"),
+    extract: Annotated[
+        bool, typer.Option(help="train the attribute extractor on the sample titles (~30 s)")
+    ] = True,
     quiet: Annotated[bool, typer.Option(help="no progress bars")] = False,
 ) -> None:
     """Train a tagger on the shipped sample, evaluate on its test split, write a report; then
-    train a small search model and index the sample (what `mmshop serve` opens by default)."""
+    train a small search model and index the sample, a body-size model (fit advisor) and an
+    attribute extractor for titles (what `mmshop serve` opens by default)."""
     from mmshop.predictor import MultimodalPredictor
     from mmshop.samples import load_sample
 
@@ -240,6 +253,54 @@ def demo(
     typer.echo(f"model saved to {out}; report at {path}")
     if search_epochs > 0:
         _demo_search(search_out, index_out, search_epochs, quiet)
+    if fit:
+        _demo_fit(body_size_out)
+    if extract:
+        _demo_extract(extract_out, quiet)
+
+
+def _demo_fit(out: Path) -> None:
+    """The fit advisor's body-size model (height, weight, age -> XXS..XXXL), in seconds."""
+    import pandas as pd
+
+    from mmshop.fit import BodySizeModel
+    from mmshop.samples import sample_path
+
+    try:
+        df = pd.read_csv(sample_path("body-size"))
+        typer.echo(f"training the body-size model on {len(df)} shipped bodies ...")
+        model = BodySizeModel().fit(df)
+        model.save(out)
+    except MmshopError as exc:
+        _fail(exc)
+    info = model.training_info
+    typer.echo(
+        f"body-size model saved to {out} (sizes {model.classes}, validation accuracy "
+        f"{info['val_score']:.2f}, {info['seconds']} s)"
+    )
+
+
+def _demo_extract(out: Path, quiet: bool) -> None:
+    """An attribute extractor (brand, gender, colour, type from titles) on the sample titles."""
+    import time
+
+    from mmshop.extract import AttributeExtractor
+    from mmshop.samples import load_sample
+
+    started = time.perf_counter()
+    try:
+        products = load_sample("fashion").df
+        typer.echo(f"training the title attribute extractor on {len(products)} titles ...")
+        extractor = AttributeExtractor().fit(
+            products, work_dir=out.with_name(out.name + ".work"), progress=not quiet
+        )
+        extractor.save(out)
+    except MmshopError as exc:
+        _fail(exc)
+    typer.echo(
+        f"attribute extractor saved to {out} (validation span F1 "
+        f"{extractor.info['val_micro_f1']:.2f}, {time.perf_counter() - started:.0f} s)"
+    )
 
 
 def _demo_search(model_out: Path, index_out: Path, epochs: int, quiet: bool) -> None:
@@ -277,6 +338,8 @@ from mmshop import cli_search as _cli_search  # noqa: E402, F401  isort: skip
 from mmshop import cli_serve as _cli_serve  # noqa: E402, F401  isort: skip
 from mmshop import cli_reviews as _cli_reviews  # noqa: E402, F401  isort: skip
 from mmshop import cli_fit as _cli_fit  # noqa: E402, F401  isort: skip
+from mmshop import cli_caption as _cli_caption  # noqa: E402, F401  isort: skip
+from mmshop import cli_extract as _cli_extract  # noqa: E402, F401  isort: skip
 
 
 def main() -> None:  # pragma: no cover

@@ -73,6 +73,10 @@ def serve(
         typer.echo(f"write API key (made for this run; set MMSHOP_API_KEY to fix one): {key}")
     if web.state.services.tagger is None:
         typer.echo(f"note: {web.state.services.tagger_error}")
+    features = web.state.services.features
+    for name, error in features.errors.items():
+        if error and not features.loaded(name):
+            typer.echo(f"note: {error}")
     host, port = settings.host, settings.port
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     typer.echo(f"shop page: http://{shown}:{port}/   API docs: http://{shown}:{port}/docs")

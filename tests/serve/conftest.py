@@ -74,6 +74,82 @@ def serve_models(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+def body_size_frame(n: int = 240, seed: int = 0):
+    """Synthetic bodies whose size follows weight and height (a learnable rule)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    height = rng.normal(168, 8, n)
+    weight = rng.normal(65, 12, n)
+    score = (weight - 65) / 8 + (height - 168) / 20
+    sizes = np.array(["S", "M", "L", "XL"])[np.digitize(score, [-0.8, 0.2, 1.2])]
+    return pd.DataFrame(
+        {"weight": weight.round(), "age": rng.integers(18, 70, n), "height": height, "size": sizes}
+    )
+
+
+@pytest.fixture(scope="session")
+def feature_models(serve_models) -> dict[str, Path]:
+    """Tiny real feature models: body size, fit (items i0..i11), sentiment, extraction and
+    title generation."""
+    from tests.caption.test_generator import TINY as CAPTION_TINY
+    from tests.fit.conftest import TINY as FIT_TINY
+    from tests.fit.conftest import synthetic_fit_frame
+    from tests.reviews.helpers_reviews import TINY as REVIEWS_TINY
+    from tests.reviews.helpers_reviews import english_reviews
+
+    from mmshop.caption import TitleGenerator
+    from mmshop.extract import AttributeExtractor
+    from mmshop.extract.labelling import LabelColumns
+    from mmshop.fit import BodySizeModel, FitModel
+    from mmshop.reviews import SentimentConfig, SentimentModel
+
+    tmp = serve_models["tmp"]
+    out = tmp / "models"
+    body = BodySizeModel(
+        overrides={"hidden": 16, "batch_size": 32, "trainer.epochs": 10, "trainer.lr": 1e-2}
+    )
+    body.fit(body_size_frame()).save(out / "body-size")
+    fit = FitModel(overrides={**FIT_TINY, "trainer.epochs": 3})
+    fit.fit(synthetic_fit_frame(300), work_dir=tmp / "fit.work").save(out / "fit")
+    sentiment = SentimentModel(
+        SentimentConfig(
+            rating_column="rating",
+            label_column=None,
+            categorical=["dept"],
+            text_encoder="builtin",
+            overrides={**REVIEWS_TINY, "cache_dir": str(tmp / "cache")},
+        )
+    )
+    sentiment.fit(english_reviews(), work_dir=tmp / "sentiment.work", progress=False)
+    sentiment.save(out / "sentiment")
+    titles = Catalog.open(serve_models["csv"]).df
+    extractor = AttributeExtractor(
+        columns=LabelColumns(title="title", colour="colour", type="category"),
+        dim=32, layers=1, heads=2, batch_size=16,
+        trainer={"epochs": 6, "lr": 5e-3, "progress": False, "monitor": "micro_f1",
+                 "patience": None},
+    )  # fmt: skip
+    extractor.fit(titles, work_dir=tmp / "extract.work", progress=False).save(out / "extract")
+    catalog = Catalog.open(serve_models["csv"])
+    captions = TitleGenerator.fit(
+        catalog.split("train"),
+        catalog.split("val"),
+        overrides={**CAPTION_TINY, "cache_dir": str(tmp / "cache")},
+        work_dir=tmp / "caption.work",
+        progress=False,
+    )
+    captions.save(out / "caption")
+    return {
+        "body_size_model": out / "body-size",
+        "fit_model": out / "fit",
+        "sentiment_model": out / "sentiment",
+        "extract_model": out / "extract",
+        "caption_model": out / "caption",
+    }
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -83,7 +159,13 @@ def free_port() -> int:
 class Server:
     """A `mmshop serve` subprocess; ``url`` is its base URL, ``db`` its SQLite file."""
 
-    def __init__(self, models: dict[str, Path], db: Path, **settings: object) -> None:
+    def __init__(
+        self,
+        models: dict[str, Path],
+        db: Path,
+        features: dict[str, Path] | None = None,
+        **settings: object,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.db = db
@@ -95,6 +177,7 @@ class Server:
             "db": str(db),
             "api_key": API_KEY,
             "port": self.port,
+            **{k: str(v) for k, v in (features or {}).items()},
             **settings,
         }
         self.config_file = db.with_suffix(".settings.json")
@@ -138,12 +221,14 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server(serve_models, tmp_path_factory) -> Iterator[Server]:
-    """One server for the API and browser tests (CORS for one origin, a low pixel limit)."""
+def server(serve_models, feature_models, tmp_path_factory) -> Iterator[Server]:
+    """One server for the API and browser tests (CORS for one origin, a low pixel limit,
+    tiny feature models)."""
     db = tmp_path_factory.mktemp("server") / "serve.db"
     srv = Server(
         serve_models,
         db,
+        feature_models,
         cors_origins=["http://shop.example"],
         max_image_pixels=1_000_000,
         max_upload_bytes=300_000,

@@ -47,6 +47,11 @@ def test_health_version_and_openapi(client) -> None:
         "/v1/predict",
         "/v1/events",
         "/v1/users/{user_id}/recommendations",
+        "/v1/users/{user_id}/preferences",
+        "/v1/fit/size-advice",
+        "/v1/reviews/sentiment",
+        "/v1/extract",
+        "/v1/caption",
     ):
         assert path in paths, path
     assert client.get("/").text.startswith("<!doctype html>")
@@ -163,12 +168,11 @@ def test_predict_attributes_of_a_new_product(client) -> None:
     assert_error(no_title, 400, "bad_query")
 
 
-def test_recommendations_route_is_designed_but_not_implemented(client) -> None:
-    body = assert_error(client.get("/v1/users/u1/recommendations"), 501, "not_implemented")
-    assert "mmshop.recommend" in body["message"]
+def test_recommendation_schemas_are_documented(client) -> None:
     schema = client.get("/v1/openapi.json").json()["components"]["schemas"]
     assert {"items", "user_id"} <= set(schema["RecommendationsResponse"]["properties"])
     assert "reason" in schema["Recommendation"]["properties"]
+    assert {"sizes", "colours", "price_min"} <= set(schema["PreferencesIn"]["properties"])
 
 
 def test_events_need_the_key_and_are_stored(client, server) -> None:

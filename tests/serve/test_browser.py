@@ -4,6 +4,7 @@ filter by a facet, search by photo, open a product, send feedback, check the sto
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -77,6 +78,9 @@ def test_shop_flow_from_query_to_feedback(browser, server, tmp_path: Path) -> No
         "() => document.querySelector('#summary').textContent.includes('like your photo')"
     )
     assert page.locator("#grid .card").count() > 0
+    page.wait_for_selector("#caption:not([hidden])")  # the title generator's suggestion
+    assert page.inner_text("#caption").startswith("Suggested title:")
+    assert len(page.inner_text("#caption")) > len("Suggested title: ")
 
     # open the first product: detail, predicted attributes, similar items
     first = page.locator("#grid .card").first
@@ -121,8 +125,65 @@ def test_page_works_at_phone_width(browser, server, tmp_path: Path) -> None:
     boxes = [c.bounding_box() for c in page.locator("#grid .card").all()[:4]]
     assert boxes[0]["width"] < 200 and boxes[0]["y"] == boxes[1]["y"]  # two cards per row
     assert all(b["x"] >= 0 and b["x"] + b["width"] <= 390 for b in boxes)
+    page.wait_for_selector("#recs-strip .card")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     page.locator("#grid .card").first.click()
     page.wait_for_selector("#similar .card")
+    assert page.locator("#fit-advisor").is_visible()
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    page.close()
+
+
+def _rec_ids(page) -> list[str]:
+    return page.evaluate(
+        "() => [...document.querySelectorAll('#recs-strip .card')].map(c => c.dataset.id)"
+    )
+
+
+def test_fit_advisor_and_recommendations_strip(browser, server, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.url + "/")
+    page.wait_for_selector("#recs-strip .card .reason")
+    before = _rec_ids(page)
+    assert len(before) == 8
+    assert all(t.strip() for t in page.locator("#recs-strip .reason").all_inner_texts())
+
+    # open a recommended product (a click + a view event), add it to the cart
+    page.locator("#recs-strip .card").nth(2).click()
+    page.wait_for_selector("#product h1")
+    page.click("button[data-event=add_to_cart]")
+    page.wait_for_selector("button[data-event=add_to_cart].active")
+
+    # fit advisor: a size with its confidence and a bar per size
+    page.fill("#fit-height", "170")
+    page.fill("#fit-weight", "62")
+    page.fill("#fit-age", "30")
+    page.click("#fit-form button[type=submit]")
+    page.wait_for_selector("#fit-size")
+    assert page.inner_text("#fit-size") in {"S", "M", "L", "XL"}
+    assert re.fullmatch(r"\d{1,3}% confidence", page.inner_text("#fit-confidence"))
+    assert page.locator(".fit-chart .bar").count() == 4
+    page.screenshot(path=str(tmp_path / "fit.png"), full_page=True)
+
+    # an impossible height: a clear inline error naming the field, the input marked
+    page.fill("#fit-height", "2000")
+    page.click("#fit-form button[type=submit]")
+    page.wait_for_selector(".fit-error")
+    assert "height" in page.inner_text(".fit-error")
+    assert page.get_attribute("#fit-height", "aria-invalid") == "true"
+    assert page.locator("#fit-size").count() == 0
+
+    # back home: the strip has changed after the click, view and add-to-cart
+    page.click(".brand")
+    page.wait_for_function(
+        "old => { const ids = [...document.querySelectorAll('#recs-strip .card')]"
+        ".map(c => c.dataset.id); return ids.length && ids.join() !== old.join(); }",
+        arg=before,
+    )
+    reasons = page.locator("#recs-strip .reason").all_inner_texts()
+    assert any("you" in r for r in reasons), reasons
+    assert not errors, errors
     page.close()

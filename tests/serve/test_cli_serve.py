@@ -40,6 +40,9 @@ def test_serve_help_lists_its_options() -> None:
         ({"max_image_pixels": 10**9}, "max_image_pixels"),
         ({"request_timeout_s": 0}, "request_timeout_s"),
         ({"db_synchronous": "off"}, "db_synchronous"),
+        ({"max_review_chars": 0}, "max_review_chars"),
+        ({"max_titles_per_request": 0}, "max_titles_per_request"),
+        ({"fit_panel_when": {"masterCategory": "Apparel"}}, "fit_panel_when"),
     ],
 )
 def test_bad_settings_name_the_field(overrides: dict, field: str) -> None:

@@ -30,6 +30,7 @@ def test_old_schema_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)  # turn it back into a version-1 database
 
     conn.execute("DROP INDEX events_type")
+    conn.execute("DROP TABLE preferences")
     conn.execute("DELETE FROM schema_migrations WHERE version > 1")
     conn.execute(
         "INSERT INTO events (created_at, user_id, product_id, event_type, context) "
@@ -40,6 +41,7 @@ def test_old_schema_is_upgraded_and_keeps_its_rows(tmp_path: Path) -> None:
     with SQLiteStore(path) as upgraded:
         assert upgraded.schema_version() == LATEST
         assert [e.event_type for e in upgraded.events()] == ["view"]
+        assert upgraded.get_preferences("u") is None  # the version-3 table exists again
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
@@ -138,3 +140,17 @@ def test_bad_settings_are_config_errors(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(ModelLoadError, match="closed"):
         store.count_events()
+
+
+def test_preferences_are_stored_replaced_and_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    with SQLiteStore(path) as store:
+        assert store.get_preferences("ana") is None
+        first = store.set_preferences("ana", {"colours": ["Black"], "price_max": 50})
+        second = store.set_preferences("ana", {"colours": ["Navy"], "sizes": ["M"]})
+        assert second >= first
+        with pytest.raises(DataError, match="user_id"):
+            store.set_preferences("", {"colours": ["Red"]})
+    with SQLiteStore(path) as reopened:
+        prefs, stamp = reopened.get_preferences("ana")
+        assert prefs == {"colours": ["Navy"], "sizes": ["M"]} and stamp == second

@@ -21,9 +21,10 @@ from fastapi.responses import FileResponse  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 
 from mmshop import __version__  # noqa: E402
+from mmshop.serve.batching import QueryBatcher  # noqa: E402
 from mmshop.serve.errors import install_error_handlers  # noqa: E402
-from mmshop.serve.limits import BodyLimitMiddleware  # noqa: E402
-from mmshop.serve.routers import events, meta, products, recommend, search  # noqa: E402
+from mmshop.serve.limits import BodyLimitMiddleware, Utf8JsonMiddleware  # noqa: E402
+from mmshop.serve.routers import events, features, meta, products, recommend, search  # noqa: E402
 from mmshop.serve.services import Services  # noqa: E402
 from mmshop.serve.settings import ServeSettings  # noqa: E402
 from mmshop.serve.store import Store  # noqa: E402
@@ -48,19 +49,24 @@ def create_app(settings: ServeSettings | None = None, store: Store | None = None
         pass
     services = Services(settings, store)
     executor = ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="mmshop-serve")
+    batcher = QueryBatcher(services.searcher, settings.max_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            batcher.close()
             executor.shutdown(wait=True, cancel_futures=True)
             services.close()
 
     app = FastAPI(
         title="mmshop",
         version=__version__,
-        summary="Product search, attribute prediction and feedback events for a shop.",
+        summary=(
+            "Product search, recommendations, size advice, review sentiment, attribute "
+            "prediction and extraction, title generation and feedback events for a shop."
+        ),
         lifespan=lifespan,
         docs_url="/docs",
         openapi_url="/v1/openapi.json",
@@ -68,10 +74,12 @@ def create_app(settings: ServeSettings | None = None, store: Store | None = None
     app.state.settings = settings
     app.state.services = services
     app.state.executor = executor
+    app.state.batcher = batcher
     app.state.api_key = settings.api_key or secrets.token_urlsafe(24)
     app.state.api_key_generated = settings.api_key is None
     install_error_handlers(app)
-    for router in (search.router, products.router, events.router, recommend.router, meta.router):
+    routers = (search, products, events, recommend, features, meta)
+    for router in (r.router for r in routers):
         app.include_router(router, prefix="/v1")
 
     @app.get("/", include_in_schema=False)
@@ -83,8 +91,9 @@ def create_app(settings: ServeSettings | None = None, store: Store | None = None
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "PUT"],
             allow_headers=["Content-Type", "X-API-Key", "Authorization"],
         )
+    app.add_middleware(Utf8JsonMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes + 64_000)
     return app

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
+from mmshop.index.store import SearchHit
 from mmshop.serve.errors import ApiError
 from mmshop.serve.services import Services
 from mmshop.serve.settings import ServeSettings
@@ -33,6 +34,20 @@ async def in_worker(request: Request, fn: Callable[..., T], *args: Any, **kwargs
     try:
         return await asyncio.wait_for(future, state.settings.request_timeout_s)
     except TimeoutError:
+        raise ApiError(
+            504, "timeout", f"the request took longer than {state.settings.request_timeout_s} s"
+        ) from None
+
+
+async def in_batch(request: Request, kind: str, key: str, k: int) -> list[SearchHit]:
+    """An unfiltered text ("text") or similar-item ("similar") search through the app's
+    :class:`~mmshop.serve.batching.QueryBatcher`, with the request timeout."""
+    state = request.app.state
+    future = state.batcher.submit(kind, key, k)
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(future), state.settings.request_timeout_s)
+    except TimeoutError:
+        future.cancel()
         raise ApiError(
             504, "timeout", f"the request took longer than {state.settings.request_timeout_s} s"
         ) from None

@@ -50,8 +50,11 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
 
 
 def _mmshop_status(exc: MmshopError) -> tuple[int, str]:
+    from mmshop.serve.features import FeatureMissing
     from mmshop.serve.services import ModelMissing
 
+    if isinstance(exc, FeatureMissing):
+        return 503, "model_missing"
     if isinstance(exc, ModelMissing):
         return 503, "model_unavailable"
     if isinstance(exc, QueryError):

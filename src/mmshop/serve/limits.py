@@ -1,4 +1,4 @@
-"""ASGI middleware that refuses request bodies above a byte limit with a JSON 413."""
+"""ASGI middleware: request bodies above a byte limit get a JSON 413, non-UTF-8 JSON a 400."""
 
 from __future__ import annotations
 
@@ -72,3 +72,70 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if not started:
                 await self._reject(send)
+
+
+class Utf8JsonMiddleware:
+    """JSON request bodies must be UTF-8: anything else is a JSON 400 ``bad_encoding`` naming
+    the first bad byte (instead of a generic parsing error). Other bodies pass untouched.
+
+    Sits inside :class:`BodyLimitMiddleware`, so the buffered body is already size-capped.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        ctype = dict(scope.get("headers", [])).get(b"content-type", b"")
+        if not ctype.split(b";")[0].strip().lower().endswith(b"json"):
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            text = json.dumps(
+                {
+                    "code": "bad_encoding",
+                    "message": f"the request body is not valid UTF-8 (byte 0x{body[exc.start]:02x} "
+                    f"at offset {exc.start}); send JSON encoded as UTF-8",
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(text)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": text})
+            return
+        await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
+
+
+def _replay(messages: list[dict[str, Any]], then: Any = None) -> Any:
+    """A ``receive`` that hands out ``messages`` first, then defers to ``then``."""
+    queue = list(messages)
+
+    async def receive() -> Any:
+        if queue:
+            return queue.pop(0)
+        if then is not None:
+            return await then()
+        return {"type": "http.disconnect"}
+
+    return receive

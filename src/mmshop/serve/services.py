@@ -1,4 +1,5 @@
-"""What the routes call: the searcher, the tagger, the catalogue and the store, opened once.
+"""What the routes call: the searcher, the tagger, the recommender, the optional feature
+models, the catalogue and the store, opened once.
 
 Routes stay thin: each one validates its input, calls one method here in a worker thread and
 shapes the answer. Missing models are clear errors that name the command which makes them.
@@ -22,6 +23,8 @@ import pandas as pd
 from mmshop.data.catalog import Catalog
 from mmshop.data.validation import resolve_image
 from mmshop.errors import ConfigError, ModelLoadError, QueryError
+from mmshop.serve.features import FeatureModels
+from mmshop.serve.recommendations import build_recommender
 from mmshop.serve.settings import ServeSettings
 from mmshop.serve.store import Product, SQLiteStore, Store
 
@@ -74,6 +77,14 @@ class Services:
         self._attributes: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._rows = {pid: i for i, pid in enumerate(self.catalog.df[self.catalog.roles.id])}
         self.facets = self._facet_fields()
+        self.recommender = build_recommender(
+            self.catalog,
+            self.searcher.index,
+            self.title_column,
+            self.store,
+            settings.popularity_column,
+        )
+        self.features = FeatureModels(settings)
 
     # ------------------------------------------------------------------ opening
     def _open_searcher(self) -> Any:

@@ -25,6 +25,14 @@ class ServeSettings(ConfigBase):
     ``MMSHOP_API_KEY`` environment variable fills it when unset; with neither, a random key is
     made at start-up and printed). ``page_api_key`` lets the built-in page post feedback with
     that key: right for a local demo, wrong for a public shop (send events from your backend).
+
+    Optional feature models (a missing one only switches its routes to a 503 naming the
+    command that makes it): ``fit_model`` (a saved ``FitModel``), ``body_size_model`` (a
+    ``BodySizeModel``), ``sentiment_model``, ``extract_model`` and ``caption_model``.
+    ``popularity_column``: a numeric catalogue column (e.g. sales) that seeds the
+    recommender's popularity before the stored events are replayed.
+    ``fit_panel_when``: the page shows its fit advisor on a product unless the product has one
+    of these fields with a value not listed (products without the field always get it).
     """
 
     search_model: str | None = "models/search"
@@ -32,6 +40,15 @@ class ServeSettings(ConfigBase):
     tagger: str | None = "models/tagger"
     catalog: str | None = None  # None: the shipped fashion sample
     db: str = "models/serve.db"
+    fit_model: str | None = "models/fit"
+    body_size_model: str | None = "models/body-size"
+    sentiment_model: str | None = "models/sentiment"
+    extract_model: str | None = "models/extract"
+    caption_model: str | None = "models/caption"
+    popularity_column: str | None = None
+    fit_panel_when: dict[str, list[str]] = field(
+        default_factory=lambda: {"masterCategory": ["Apparel"]}
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = None
@@ -43,8 +60,12 @@ class ServeSettings(ConfigBase):
     max_query_chars: int = 200
     max_k: int = 100
     max_events_per_request: int = 100
+    max_reviews_per_request: int = 100
+    max_review_chars: int = 5_000
+    max_titles_per_request: int = 200
     request_timeout_s: float = 10.0
     worker_threads: int = 4
+    max_batch: int = 32  # concurrent unfiltered searches answered together (1: no batching)
     torch_threads: int = 1
     db_synchronous: str = "full"
 
@@ -71,16 +92,31 @@ class ServeSettings(ConfigBase):
             raise ConfigError(f"max_k must be in 1..{INDEX_MAX_K}, got {self.max_k}")
         if not 1 <= self.max_events_per_request <= 10_000:
             raise ConfigError("max_events_per_request must be in 1..10000")
+        for name in ("max_reviews_per_request", "max_titles_per_request"):
+            if not 1 <= getattr(self, name) <= 10_000:
+                raise ConfigError(f"{name} must be in 1..10000, got {getattr(self, name)}")
+        if not 1 <= self.max_review_chars <= 100_000:
+            raise ConfigError(f"max_review_chars must be in 1..100000, got {self.max_review_chars}")
         if not 0 < self.request_timeout_s <= 600:
             raise ConfigError(
                 f"request_timeout_s must be in (0, 600], got {self.request_timeout_s}"
             )
         if not 1 <= self.worker_threads <= 64:
             raise ConfigError(f"worker_threads must be in 1..64, got {self.worker_threads}")
+        if not 1 <= self.max_batch <= 1024:
+            raise ConfigError(f"max_batch must be in 1..1024, got {self.max_batch}")
         if not 1 <= self.torch_threads <= 64:
             raise ConfigError(f"torch_threads must be in 1..64, got {self.torch_threads}")
         if self.db_synchronous not in ("full", "normal"):
             raise ConfigError(f"db_synchronous must be full or normal, got {self.db_synchronous!r}")
+        if not isinstance(self.fit_panel_when, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for v in self.fit_panel_when.values()
+        ):
+            raise ConfigError(
+                "fit_panel_when must map field names to lists of values, e.g. "
+                '{"masterCategory": ["Apparel"]}'
+            )
         bad = [o for o in self.cors_origins if not isinstance(o, str) or not o]
         if bad:
             raise ConfigError(f"cors_origins must be non-empty strings, got {bad}")

@@ -28,6 +28,7 @@ async def health(request: Request) -> Health:
         events=events,
         tagger=svc.tagger is not None,
         schema_version=schema,
+        models={name: model is not None for name, model in svc.features.models.items()},
     )
 
 
@@ -53,4 +54,7 @@ async def page_config(request: Request) -> PageConfig:
         max_k=cfg.max_k,
         max_upload_bytes=cfg.max_upload_bytes,
         tagger=svc.tagger is not None,
+        size_advice=svc.features.loaded("fit_model") or svc.features.loaded("body_size_model"),
+        caption=svc.features.loaded("caption_model"),
+        fit_panel_when=cfg.fit_panel_when,
     )

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 
-from mmshop.serve.deps import in_worker, parse_filters, services, settings
+from mmshop.serve.deps import in_batch, in_worker, parse_filters, services, settings
 from mmshop.serve.errors import ApiError
 from mmshop.serve.schemas import ErrorBody, SearchResponse
 from mmshop.serve.services import Services
@@ -90,7 +90,10 @@ async def search_text(
     check_k(request, k)
     filters = parse_filters(filter_)
     svc = services(request)
-    hits = await in_worker(request, svc.searcher.search_text, q, k, filters or None, mode)
+    if mode == "vector" and not filters:  # the common case: batched with concurrent queries
+        hits = await in_batch(request, "text", q, k)
+    else:
+        hits = await in_worker(request, svc.searcher.search_text, q, k, filters or None, mode)
     return hits_response(svc, hits, q.strip(), mode, k, filters, started)
 
 
@@ -129,5 +132,8 @@ async def similar(
     svc = services(request)
     if not svc.is_indexed(product_id):
         raise ApiError(404, "not_found", f"product {product_id!r} is not in the search index")
-    hits = await in_worker(request, svc.searcher.similar, product_id, k, filters or None)
+    if filters:
+        hits = await in_worker(request, svc.searcher.similar, product_id, k, filters)
+    else:
+        hits = await in_batch(request, "similar", product_id, k)
     return hits_response(svc, hits, None, "similar", k, filters, started)

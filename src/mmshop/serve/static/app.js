@@ -56,6 +56,7 @@ async function api(path, options = {}) {
     const msg = body && body.message ? body.message : `request failed (${res.status})`;
     const err = new Error(msg);
     err.code = body && body.code;
+    err.body = body;
     throw err;
   }
   return body;
@@ -133,6 +134,7 @@ function renderResults(data, label) {
 
 async function searchText(q) {
   state.mode = "text"; state.query = q; state.photo = null;
+  $("#caption").hidden = true;
   $("#q").value = q;
   const params = filterParams(new URLSearchParams({ q, k: K }));
   try {
@@ -152,11 +154,47 @@ async function searchPhoto(file) {
     const thumb = el("img", { src: URL.createObjectURL(file), alt: "your photo" });
     renderResults(data, thumb);
   } catch (e) { toast(e.message, true); }
+  suggestTitle(file);
+}
+
+// "Suggested title: ..." from the title generator, when the server has one loaded
+async function suggestTitle(file) {
+  const box = $("#caption");
+  box.hidden = true;
+  if (!state.config || !state.config.caption) return;
+  const form = new FormData();
+  form.append("image", file);
+  try {
+    const data = await api("/v1/caption", { method: "POST", body: form });
+    if (state.photo !== file) return;  // another search started meanwhile
+    box.replaceChildren(el("strong", {}, "Suggested title: "), data.title);
+    box.hidden = false;
+  } catch (e) { /* the search results still stand; no title to suggest */ }
 }
 
 function rerun() {
   if (state.mode === "image" && state.photo) searchPhoto(state.photo);
   else searchText(state.query || SUGGESTIONS[0]);
+}
+
+// ------------------------------------------------------------------ recommended for you
+let recsRequest = 0;
+async function loadRecs() {
+  const box = $("#recs");
+  const ticket = ++recsRequest;
+  let data;
+  try {
+    data = await api(`/v1/users/${encodeURIComponent(state.userId)}/recommendations?k=8`);
+  } catch (e) { box.hidden = true; return; }
+  if (ticket !== recsRequest) return;  // a newer refresh is on its way
+  const cards = data.items.map((rec, i) => {
+    const item = { ...rec.product, rank: i + 1 };
+    const c = card(item, { mode: "recommend", reason: rec.reason });
+    c.querySelector(".body").append(el("div", { class: "tag reason" }, rec.reason));
+    return c;
+  });
+  $("#recs-strip").replaceChildren(...cards);
+  box.hidden = cards.length === 0;
 }
 
 // ------------------------------------------------------------------ product page
@@ -211,6 +249,74 @@ function feedbackBox(productId) {
   return box;
 }
 
+// ------------------------------------------------------------------ fit advisor
+const BODY = [["height", "Height (cm)", 50, 250], ["weight", "Weight (kg)", 20, 350],
+  ["age", "Age", 10, 120]];
+const FIELD_OF = { height_cm: "height", weight_kg: "weight", age: "age" };
+
+// sizes make sense for clothes: settings.fit_panel_when names the fields that say so
+function wantsFitPanel(product) {
+  if (!state.config || !state.config.size_advice) return false;
+  const when = state.config.fit_panel_when || {};
+  return Object.entries(when).every(([field, values]) =>
+    product.fields[field] === undefined || values.includes(String(product.fields[field])));
+}
+
+function fitPanel(productId) {
+  const saved = JSON.parse(localStorage.getItem("mmshop-body") || "{}");
+  const inputs = {};
+  const form = el("form", { class: "fit-form", id: "fit-form", novalidate: "" });
+  for (const [name, label] of BODY) {
+    inputs[name] = el("input", { type: "number", name, id: `fit-${name}`, inputmode: "decimal",
+      step: "any", value: saved[name] ?? "" });
+    form.append(el("label", { for: `fit-${name}` }, label, inputs[name]));
+  }
+  form.append(el("button", { class: "btn primary", type: "submit" }, "Find my size"));
+  const out = el("div", { class: "fit-result", id: "fit-result", "aria-live": "polite" });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const measurements = {};
+    for (const [name] of BODY) {
+      inputs[name].removeAttribute("aria-invalid");
+      const v = inputs[name].value.trim();
+      if (v !== "") measurements[name] = Number(v);
+    }
+    localStorage.setItem("mmshop-body", JSON.stringify(measurements));
+    out.replaceChildren(el("p", { class: "meta" }, "Working out your size…"));
+    try {
+      const advice = await api("/v1/fit/size-advice", {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ item_id: productId, user_id: state.userId, measurements }),
+      });
+      out.replaceChildren(...sizeAdvice(advice));
+    } catch (e) {
+      const field = FIELD_OF[(e.body && e.body.field) || ""];
+      if (field) inputs[field].setAttribute("aria-invalid", "true");
+      out.replaceChildren(el("p", { class: "fit-error", role: "alert" }, e.message));
+    }
+  });
+  return el("div", { class: "fit", id: "fit-advisor" },
+    el("h2", {}, "Fit advisor"),
+    el("p", { class: "meta" }, "Enter what you know; every field is optional."), form, out);
+}
+
+function sizeAdvice(advice) {
+  const pct = Math.round(advice.fit_probability * 100);
+  const head = el("p", { class: "fit-size" }, "Recommended size: ",
+    el("strong", { id: "fit-size" }, advice.size), " ",
+    el("span", { class: "fit-confidence", id: "fit-confidence" }, `${pct}% confidence`));
+  const chart = el("div", { class: "fit-chart", role: "img",
+    "aria-label": "probability of each size" });
+  for (const o of advice.options) {
+    const p = Math.round(o.probability * 100);
+    chart.append(el("div", { class: o.size === advice.size ? "bar best" : "bar" },
+      el("span", {}, o.size),
+      el("div", { class: "track" }, el("div", { class: "fill", style: `width:${p}%` })),
+      el("span", {}, `${p}%`)));
+  }
+  return [head, chart, el("p", { class: "meta fit-note" }, advice.note)];
+}
+
 async function showProduct(id) {
   $("#results-view").hidden = true;
   $("#product-view").hidden = false;
@@ -233,6 +339,7 @@ async function showProduct(id) {
       el("div", { class: "meta" }, `Product ${p.id}`),
       el("table", {}, el("tbody", {}, rows)),
       p.predicted ? bars(p.predicted) : el("p", { class: "notice" }, "No tagger model loaded: run `make demo` to see predicted attributes."),
+      wantsFitPanel(p) ? fitPanel(p.id) : null,
       feedbackBox(p.id)));
   sendEvent("view", p.id, {}, true);
   try {
@@ -255,6 +362,7 @@ async function sendEvent(type, productId, context = {}, quiet = false, reason = 
       body: JSON.stringify(body),
       keepalive: true,
     });
+    if (!$("#results-view").hidden) loadRecs();
     return true;
   } catch (e) {
     if (!quiet) toast(e.message, true);
@@ -269,6 +377,7 @@ function route() {
   if (m) { showProduct(decodeURIComponent(m[1])); return; }
   $("#product-view").hidden = true;
   $("#results-view").hidden = false;
+  loadRecs();
   const s = hash.match(/^#\/search\?(.*)$/);
   if (s) {
     const params = new URLSearchParams(s[1]);

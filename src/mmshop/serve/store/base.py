@@ -1,4 +1,5 @@
-"""The store interface: catalogue metadata and feedback events, behind a small protocol.
+"""The store interface: catalogue metadata, feedback events and stated preferences, behind a
+small protocol.
 
 The embedded default is :class:`~mmshop.serve.store.sqlite.SQLiteStore`; a PostgreSQL backend
 implements the same :class:`Store` protocol (same tables, same migrations numbered the same way).
@@ -7,7 +8,7 @@ implements the same :class:`Store` protocol (same tables, same migrations number
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -119,5 +120,13 @@ class Store(Protocol):
         ...
 
     def count_events(self) -> int: ...
+
+    def set_preferences(self, user_id: str, preferences: Mapping[str, Any]) -> float:
+        """Store (replace) a shopper's stated preferences as JSON; returns the unix time."""
+        ...
+
+    def get_preferences(self, user_id: str) -> tuple[dict[str, Any], float] | None:
+        """``(preferences, updated_at)`` of a shopper, or None when none were stated."""
+        ...
 
     def close(self) -> None: ...

@@ -48,6 +48,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         "index events by type (recommendation training reads purchases and returns)",
         ("CREATE INDEX events_type ON events (event_type, id)",),
     ),
+    Migration(
+        3,
+        "stated shopper preferences (sizes, colours, usages, types, price range) as JSON",
+        (
+            """CREATE TABLE preferences (
+                user_id TEXT PRIMARY KEY,
+                data TEXT NOT NULL DEFAULT '{}',
+                updated_at REAL NOT NULL
+            )""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

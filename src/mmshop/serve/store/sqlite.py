@@ -1,4 +1,5 @@
-"""SQLite store in WAL mode: the embedded default for catalogue metadata and feedback events.
+"""SQLite store in WAL mode: the embedded default for catalogue metadata, feedback events and
+stated preferences.
 
 One writer connection behind a lock (SQLite allows one writer at a time anyway) and one reader
 connection per thread; in WAL mode readers never block the writer. ``add_events`` returns only
@@ -14,12 +15,12 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mmshop.errors import ConfigError, DataError, ModelLoadError
-from mmshop.serve.store.base import EVENT_TYPES, Event, Product
+from mmshop.serve.store.base import EVENT_TYPES, MAX_ID_CHARS, Event, Product
 from mmshop.serve.store.migrations import LATEST, MIGRATIONS
 
 SYNC_MODES = ("full", "normal")
@@ -314,6 +315,34 @@ class SQLiteStore:
 
     def count_events(self) -> int:
         return int(self._reader().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    # ------------------------------------------------------------------ preferences
+    def set_preferences(self, user_id: str, preferences: Mapping[str, Any]) -> float:
+        if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_ID_CHARS:
+            raise DataError(
+                f"user_id must be a non-empty string of at most {MAX_ID_CHARS} characters"
+            )
+        data = json.dumps(dict(preferences), sort_keys=True)
+        now = time.time()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO preferences (user_id, data, updated_at) VALUES (?,?,?) "
+                "ON CONFLICT(user_id) DO UPDATE SET data=excluded.data, "
+                "updated_at=excluded.updated_at",
+                (user_id, data, now),
+            )
+
+        self._write(write)
+        return now
+
+    def get_preferences(self, user_id: str) -> tuple[dict[str, Any], float] | None:
+        row = (
+            self._reader()
+            .execute("SELECT data, updated_at FROM preferences WHERE user_id=?", (user_id,))
+            .fetchone()
+        )
+        return (json.loads(row[0]), float(row[1])) if row else None
 
     # ------------------------------------------------------------------ lifecycle
     def close(self) -> None:

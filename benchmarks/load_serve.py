@@ -6,7 +6,8 @@ httpx, one request in flight each: the load is bounded) for ``--duration`` secon
 text search (queries: product titles), image search (product photos uploaded as bytes),
 similar items and feedback posts. Reported: requests, errors (non-2xx or transport failures),
 throughput, p50 / p99 latency per route, and lost events = feedback acknowledged by the server
-minus events found in its SQLite file afterwards.
+minus events found in its SQLite file afterwards. The same load is then put on a fresh server
+with search batching off (``max_batch=1``, the design before batching) for the ratio.
 
 The search model only has to exist: without ``--model`` a small one is aligned here quickly
 (few epochs on a slice of the train split), so the numbers say nothing about search quality.
@@ -84,13 +85,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(args: argparse.Namespace, model: Path, index: Path, csv: Path, db: Path):
+def start_server(
+    args: argparse.Namespace, model: Path, index: Path, csv: Path, db: Path, max_batch: int
+):
     port = free_port()
     exe = Path(sys.executable).with_name("mmshop")
     cmd = [
         str(exe), "serve", "--model", str(model), "--index", str(index), "--catalog", str(csv),
         "--db", str(db), "--port", str(port), "--api-key", API_KEY, "--set", "tagger=null",
-        "--set", f"worker_threads={args.server_threads}",
+        "--set", f"worker_threads={args.server_threads}", "--set", f"max_batch={max_batch}",
     ]  # fmt: skip
     log = open(db.with_suffix(".log"), "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
@@ -238,12 +241,58 @@ def markdown(res: dict[str, Any]) -> str:
         f"({'met' if target < 150 else 'MISSED'}: {target:.1f} ms).",
         "",
         f"Server start-up (load models, catalogue into the store): {res['startup_s']:.1f} s. "
-        f"Server worker threads: {cfg['server_threads']}; one torch / FAISS thread per query.",
+        f"Server worker threads: {cfg['server_threads']}; one torch / FAISS thread per query; "
+        f"unfiltered text and similar-item searches batched (max_batch={cfg['max_batch']}).",
     ]
+    if "unbatched" in res:
+        base = res["unbatched"]
+        lines += [
+            "",
+            "Same load against the same server with batching off (`max_batch=1`, the previous "
+            f"design), run right after: {base['requests']:,} requests, {base['rps']:.1f} req/s, "
+            f"{base['errors']} errors, {base['lost_events']} lost events; text search p50 "
+            f"{base['p50_ms']['text_search']:.1f} ms / p99 {base['p99_ms']['text_search']:.1f} ms."
+            f" Throughput with batching: **{res['rps_vs_unbatched']:.2f}x**.",
+        ]
     if res["error_samples"]:
         lines += ["", "First errors:", "", *[f"- `{e}`" for e in res["error_samples"]]]
     lines += ["", "```", *[f"{k}: {v}" for k, v in res["provenance"].items()], "```"]
     return "\n".join(lines)
+
+
+def serve_and_load(
+    args: argparse.Namespace, model: Path, index: Path, csv: Path, work: Path, max_batch: int
+) -> dict[str, Any]:
+    """Start a fresh server (empty store), put the load on it, count what it stored."""
+    db = work / "serve.db"
+    for stale in work.glob("serve.db*"):
+        stale.unlink()
+    proc, url = start_server(args, model, index, csv, db, max_batch)
+    try:
+        startup = wait_ready(proc, url)
+        print(f"server up in {startup:.1f} s; {args.clients} clients x {args.duration} s ...")
+        load = Load(csv, args.seed)
+        raw = asyncio.run(run_load(url, load, args.clients, args.duration))
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    stored = stored_events(db)
+    lat = raw["latencies"]
+    requests = sum(len(v) for v in lat.values())
+    return {
+        "requests": requests,
+        "errors": sum(raw["errors"].values()),
+        "lost_events": raw["acknowledged"] - stored,
+        "rps": requests / raw["elapsed"],
+        "p50_ms": {r: float(np.percentile(v, 50)) if v else float("nan") for r, v in lat.items()},
+        "p99_ms": {r: float(np.percentile(v, 99)) if v else float("nan") for r, v in lat.items()},
+        "per_route": {r: {"requests": len(lat[r]), "errors": raw["errors"][r]} for r in ROUTES},
+        "events_acknowledged": raw["acknowledged"],
+        "events_stored": stored,
+        "startup_s": startup,
+        "error_samples": raw["error_samples"],
+    }
 
 
 def main() -> None:
@@ -257,6 +306,10 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "runs" / "load_serve")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="smoke run: 1,000 products, 10 s")
+    ap.add_argument("--max-batch", type=int, default=32, help="server max_batch (batching)")
+    ap.add_argument(
+        "--no-baseline", action="store_true", help="skip the unbatched (max_batch=1) run"
+    )
     ap.add_argument("--name", default="load_serve")
     args = ap.parse_args()
     if args.quick:
@@ -287,34 +340,14 @@ def main() -> None:
     build_index(model, cat, index, cache_dir=work / "cache", progress=False)
     model_info["index_seconds"] = round(time.perf_counter() - t0, 1)
 
-    db = work / "serve.db"
-    for stale in work.glob("serve.db*"):
-        stale.unlink()
-    proc, url = start_server(args, model, index, csv, db)
-    try:
-        startup = wait_ready(proc, url)
-        print(f"server up in {startup:.1f} s; {args.clients} clients x {args.duration} s ...")
-        load = Load(csv, args.seed)
-        raw = asyncio.run(run_load(url, load, args.clients, args.duration))
-        time.sleep(0.5)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-    stored = stored_events(db)
-    lat = raw["latencies"]
-    requests = sum(len(v) for v in lat.values())
+    runs = {}
+    for label, max_batch in (("batched", args.max_batch), ("unbatched", 1)):
+        if label == "unbatched" and args.no_baseline:
+            continue
+        print(f"--- {label} server (max_batch={max_batch})", flush=True)
+        runs[label] = serve_and_load(args, model, index, csv, work, max_batch)
     res: dict[str, Any] = {
-        "requests": requests,
-        "errors": sum(raw["errors"].values()),
-        "lost_events": raw["acknowledged"] - stored,
-        "rps": requests / raw["elapsed"],
-        "p50_ms": {r: float(np.percentile(v, 50)) if v else float("nan") for r, v in lat.items()},
-        "p99_ms": {r: float(np.percentile(v, 99)) if v else float("nan") for r, v in lat.items()},
-        "per_route": {r: {"requests": len(lat[r]), "errors": raw["errors"][r]} for r in ROUTES},
-        "events_acknowledged": raw["acknowledged"],
-        "events_stored": stored,
-        "startup_s": startup,
-        "error_samples": raw["error_samples"],
+        **runs["batched"],
         "model": model_info,
         "config": {
             "quick": args.quick,
@@ -324,9 +357,15 @@ def main() -> None:
             "mix": MIX,
             "index_embedding": "image",
             "server_threads": args.server_threads,
+            "max_batch": args.max_batch,
         },
         "provenance": provenance(source),
     }
+    if "unbatched" in runs:
+        base = runs["unbatched"]
+        res["unbatched"] = {k: base[k] for k in ("requests", "errors", "lost_events", "rps",
+                                                 "p50_ms", "p99_ms")}  # fmt: skip
+        res["rps_vs_unbatched"] = res["rps"] / base["rps"]
     write_results(args.name + ("_quick" if args.quick else ""), res, markdown(res))
     print(markdown(res))
 

@@ -251,3 +251,4 @@ class PageConfig(BaseModel):
     size_advice: bool = False
     caption: bool = False
     fit_panel_when: dict[str, list[str]] = Field(default_factory=dict)
+    search_mode: str = "vector"

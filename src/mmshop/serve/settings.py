@@ -11,6 +11,7 @@ from mmshop.data.processors.image import ImageProcessorConfig
 from mmshop.errors import ConfigError
 from mmshop.index.store import MAX_K as INDEX_MAX_K
 from mmshop.search.searcher import MAX_QUERY_CHARS
+from mmshop.search.searcher import MODES as SEARCH_MODES
 
 API_KEY_ENV = "MMSHOP_API_KEY"
 _IMAGE_LIMITS = ImageProcessorConfig()  # the engine's decoding guards are the defaults here
@@ -65,6 +66,7 @@ class ServeSettings(ConfigBase):
     max_titles_per_request: int = 200
     request_timeout_s: float = 10.0
     worker_threads: int = 4
+    page_search_mode: str = "hybrid"  # the page's text search: vector | hybrid | lexical
     max_batch: int = 32  # concurrent unfiltered searches answered together (1: no batching)
     torch_threads: int = 1
     db_synchronous: str = "full"
@@ -103,6 +105,11 @@ class ServeSettings(ConfigBase):
             )
         if not 1 <= self.worker_threads <= 64:
             raise ConfigError(f"worker_threads must be in 1..64, got {self.worker_threads}")
+        if self.page_search_mode not in SEARCH_MODES:
+            raise ConfigError(
+                f"page_search_mode must be one of {list(SEARCH_MODES)}, "
+                f"got {self.page_search_mode!r}"
+            )
         if not 1 <= self.max_batch <= 1024:
             raise ConfigError(f"max_batch must be in 1..1024, got {self.max_batch}")
         if not 1 <= self.torch_threads <= 64:

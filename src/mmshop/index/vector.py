@@ -16,7 +16,6 @@ import numpy as np
 from mmshop.errors import ConfigError, ModelLoadError, require
 from mmshop.index.config import IndexConfig
 
-
 # Flat search of this many queries or more goes through one BLAS matrix product instead of one
 # scan of every vector per query. faiss-cpu wheels ship a threshold so high that batches never
 # take that path; measured here on 40k x 256 vectors, one thread: a batch of 16 queries takes

@@ -24,6 +24,7 @@ from mmshop.recommend import attribute_embeddings as attribute_items
 from mmshop.serve.store import Store
 
 log = logging.getLogger("mmshop.serve")
+SHOP_EXCLUDE = ("view", "click", "add_to_cart", "purchase", "return", "thumbs_down")
 
 _ROLES = {
     "colour_column": ("colour", "color"),
@@ -203,6 +204,9 @@ def build_recommender(
     """The service's recommender over ``catalog`` (see the module docstring)."""
     items = index_items(catalog, index, title_column)
     overrides = column_roles(catalog, title_column)
+    # a shop strip shows what the shopper has not looked at yet (the library default only
+    # leaves out purchases and returns)
+    overrides["exclude"] = list(SHOP_EXCLUDE)
     popularity = None
     if popularity_column:
         df = catalog.df

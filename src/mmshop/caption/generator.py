@@ -34,7 +34,7 @@ from mmshop.caption.vocab import Vocabulary
 from mmshop.data.catalog import Catalog
 from mmshop.data.processors.image import ImageProcessor
 from mmshop.errors import ConfigError, DataError, ModelLoadError, QueryError
-from mmshop.models.io import read_json, verify_model_dir, write_model_dir
+from mmshop.models.io import check_format, read_json, verify_model_dir, write_model_dir
 from mmshop.training.seed import seed_everything, set_threads
 from mmshop.training.trainer import Trainer
 from mmshop.utils.io import atomic_write_text
@@ -270,10 +270,7 @@ class TitleGenerator:
         path = Path(path)
         verify_model_dir(path, required=("caption.json", "model.safetensors"))
         meta = read_json(path / "caption.json")
-        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{path} does not hold a {FORMAT}")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(f"{path} was saved by a newer mmshop; upgrade to load it")
+        check_format(meta, path, FORMAT, FORMAT_VERSION)
         try:
             config = CaptionConfig.from_dict(meta["config"])
         except (KeyError, ConfigError) as exc:

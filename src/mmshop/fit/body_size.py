@@ -27,6 +27,7 @@ from mmshop.fit.config import BodySizeConfig
 from mmshop.fit.features import ArrayBatches
 from mmshop.fit.measurements import LIMITS, BodyProfile
 from mmshop.models.io import (
+    check_format,
     load_weights,
     read_json,
     save_weights,
@@ -239,8 +240,7 @@ class BodySizeModel:
         path = Path(path)
         verify_model_dir(path, required=("config.json", "model.safetensors"))
         meta = read_json(path / "config.json")
-        if meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{path} holds '{meta.get('format')}', not a {FORMAT}")
+        check_format(meta, path, FORMAT)
         try:
             self = cls(BodySizeConfig.from_dict(meta["config"]))
             self.tabular = TabularProcessor.from_dict(meta["tabular"])

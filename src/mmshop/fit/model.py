@@ -22,6 +22,7 @@ from mmshop.fit.measurements import BodyProfile
 from mmshop.fit.network import FitNet
 from mmshop.fit.records import BODY_COLUMNS, FIT_LABELS, from_clean_table
 from mmshop.models.io import (
+    check_format,
     load_weights,
     read_json,
     save_weights,
@@ -368,10 +369,7 @@ class FitModel:
         path = Path(path)
         verify_model_dir(path, required=("config.json", "model.safetensors"))
         meta = read_json(path / "config.json")
-        if meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{path} holds '{meta.get('format')}', not a {FORMAT}")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(f"{path} was saved by a newer mmshop; upgrade")
+        check_format(meta, path, FORMAT, FORMAT_VERSION)
         try:
             self = cls(FitConfig.from_dict(meta["config"]))
             self.features = FitFeatures.from_dict(meta["features"])

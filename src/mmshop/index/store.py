@@ -24,7 +24,7 @@ from mmshop.index.config import IndexConfig
 from mmshop.index.lexical import LexicalIndex, reciprocal_rank_fusion
 from mmshop.index.metadata import Filters, MetadataStore
 from mmshop.index.vector import VectorIndex, as_matrix
-from mmshop.models.io import read_json, verify_model_dir, write_model_dir
+from mmshop.models.io import check_format, read_json, verify_model_dir, write_model_dir
 from mmshop.utils.io import atomic_write_text
 
 FORMAT = "mmshop.product_index"
@@ -396,10 +396,7 @@ class ProductIndex:
         except ModelLoadError as exc:
             raise ModelLoadError(f"index folder {path} is missing or corrupt: {exc}") from exc
         meta = read_json(path / "index.json")
-        if meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{path} holds '{meta.get('format')}', not a {FORMAT}")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(f"{path} was written by a newer mmshop; upgrade to read it")
+        check_format(meta, path, FORMAT, FORMAT_VERSION)
         stored = meta.get("info", {}).get("model_version")
         if model_version is not None and stored != model_version:
             raise ModelVersionMismatch(

@@ -58,6 +58,19 @@ def verify_model_dir(path: Path, required: tuple[str, ...] = ("config.json",)) -
     return manifest
 
 
+def check_format(meta: Any, path: Path, fmt: str, version: int | None = None) -> dict[str, Any]:
+    """``meta`` (a saved folder's JSON) must name format ``fmt``, and at most ``version``."""
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        held = meta.get("format") if isinstance(meta, dict) else None
+        raise ModelLoadError(f"{path} holds '{held}', not a {fmt}")
+    saved = meta.get("format_version", 0)
+    if version is not None and saved > version:
+        raise ModelLoadError(
+            f"{path} was saved by a newer mmshop (format {saved} > {version}); upgrade to load it"
+        )
+    return meta
+
+
 def read_json(path: Path) -> Any:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))

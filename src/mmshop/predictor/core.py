@@ -19,6 +19,7 @@ from mmshop.errors import ConfigError, DataError, ModelLoadError
 from mmshop.evaluation.metrics import classification_metrics
 from mmshop.models.cascade import EmbeddingCache, attach_embeddings
 from mmshop.models.io import (
+    check_format,
     load_weights,
     read_json,
     save_weights,
@@ -349,12 +350,7 @@ class MultimodalPredictor:
         path = Path(path)
         verify_model_dir(path, required=("config.json", "model.safetensors"))
         meta = read_json(path / "config.json")
-        if meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{path} holds '{meta.get('format')}', not a {FORMAT}")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(
-                f"{path} was saved by a newer mmshop (format {meta['format_version']}); upgrade"
-            )
+        check_format(meta, path, FORMAT, FORMAT_VERSION)
         try:
             config = PredictorConfig.from_dict(meta["config"])
             spec = InputSpec.from_dict(meta["input_spec"])

@@ -27,7 +27,7 @@ import pandas as pd
 
 from mmshop import __version__
 from mmshop.errors import DataError, ModelLoadError, QueryError
-from mmshop.models.io import read_json, verify_model_dir, write_model_dir
+from mmshop.models.io import check_format, read_json, verify_model_dir, write_model_dir
 
 FORMAT = "mmshop.items"
 
@@ -105,8 +105,7 @@ class ItemCatalogue:
         path = Path(path)
         verify_model_dir(path, required=("items.json", "embeddings.safetensors"))
         meta = read_json(path / "items.json")
-        if meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{path} holds '{meta.get('format')}', not {FORMAT}")
+        check_format(meta, path, FORMAT)
         try:
             emb = load_file(str(path / "embeddings.safetensors"))["embeddings"]
             split = meta["attributes"]

@@ -15,7 +15,7 @@ import pandas as pd
 from mmshop.data.catalog import Catalog
 from mmshop.errors import ConfigError, DataError, ModelLoadError
 from mmshop.evaluation.metrics import classification_metrics, roc_auc_ovr
-from mmshop.models.io import read_json, write_model_dir
+from mmshop.models.io import check_format, read_json, write_model_dir
 from mmshop.predictor import MultimodalPredictor
 from mmshop.reviews.config import SentimentConfig
 from mmshop.reviews.inputs import detect_language, review_texts, sentiment_labels
@@ -336,10 +336,7 @@ class SentimentModel:
         if not meta_file.is_file():
             raise ModelLoadError(f"{path} is not a sentiment model folder (no sentiment.json)")
         meta = read_json(meta_file)
-        if meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{path} holds '{meta.get('format')}', not a {FORMAT}")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(f"{path} was saved by a newer mmshop; upgrade")
+        check_format(meta, path, FORMAT, FORMAT_VERSION)
         try:
             config = SentimentConfig.from_dict(meta["config"])
         except (KeyError, ConfigError) as exc:

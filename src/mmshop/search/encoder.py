@@ -20,6 +20,7 @@ from mmshop.data.roles import ColumnRoles
 from mmshop.errors import ConfigError, DataError, ModelLoadError
 from mmshop.models.io import (
     MANIFEST,
+    check_format,
     load_weights,
     read_json,
     save_weights,
@@ -286,10 +287,7 @@ class SearchEncoder:
         path = Path(path)
         verify_model_dir(path, required=("config.json", "model.safetensors"))
         meta = read_json(path / "config.json")
-        if meta.get("format") != FORMAT:
-            raise ModelLoadError(f"{path} holds '{meta.get('format')}', not a {FORMAT}")
-        if meta.get("format_version", 0) > FORMAT_VERSION:
-            raise ModelLoadError(f"{path} was saved by a newer mmshop; upgrade to load it")
+        check_format(meta, path, FORMAT, FORMAT_VERSION)
         try:
             config = AlignConfig.from_dict(meta["config"])
             spec = InputSpec.from_dict(meta["input_spec"])

@@ -198,6 +198,10 @@ def test_events_need_the_key_and_are_stored(client, server) -> None:
     assert_error(client.post("/v1/events", json=no_reason, headers=AUTH), 422, "bad_input")
     unknown = {**event, "event_type": "like"}
     assert_error(client.post("/v1/events", json=unknown, headers=AUTH), 422, "invalid_request")
+    ghost = {"events": [event, {**event, "product_id": "no-such-product"}]}
+    r = client.post("/v1/events", json=ghost, headers=AUTH)
+    assert_error(r, 422, "unknown_product")
+    assert "events[1]" in r.json()["message"] and "no-such-product" in r.json()["message"]
     too_many = {"events": [event] * 101}
     assert_error(client.post("/v1/events", json=too_many, headers=AUTH), 413, "too_large")
     listed = client.get("/v1/events", params={"user_id": "u-api"}, headers=AUTH).json()["events"]

@@ -1,7 +1,9 @@
 """Feedback events (view, click, add-to-cart, purchase, return with a fit reason, thumbs up/down).
 
 Writes need the API key. An acknowledged event is committed to the store (one transaction per
-request: all events of a batch are stored, or none and the answer is an error).
+request: all events of a batch are stored, or none and the answer is an error). An event about a
+product the catalogue does not know is refused (422, naming the event and the id), so typos in a
+shop's integration do not silently train the recommender on products that do not exist.
 """
 
 from __future__ import annotations
@@ -25,7 +27,11 @@ AUTH: dict[int | str, dict[str, Any]] = {
     "/events",
     response_model=EventsAck,
     status_code=201,
-    responses={**AUTH, 413: {"model": ErrorBody, "description": "too many events"}},
+    responses={
+        **AUTH,
+        413: {"model": ErrorBody, "description": "too many events"},
+        422: {"model": ErrorBody, "description": "invalid event or unknown product id"},
+    },
 )
 async def post_events(request: Request, body: EventIn | EventsIn) -> EventsAck:
     """Store one event, or a batch ``{"events": [...]}`` atomically."""
@@ -33,8 +39,18 @@ async def post_events(request: Request, body: EventIn | EventsIn) -> EventsAck:
     limit = settings(request).max_events_per_request
     if len(items) > limit:
         raise ApiError(413, "too_large", f"at most {limit} events per request, got {len(items)}")
-    events = [Event(**item.model_dump()) for item in items]
-    ids = await in_worker(request, services(request).store.add_events, events)
+    events = [Event(**item.model_dump()).validate() for item in items]
+    svc = services(request)
+    known = svc.products([e.product_id for e in events])
+    for i, event in enumerate(events):
+        if event.product_id not in known:
+            where = f"events[{i}]" if isinstance(body, EventsIn) else "event"
+            raise ApiError(
+                422, "unknown_product",
+                f"{where}: no product with id {event.product_id!r} in the catalogue; "
+                "nothing was stored",
+            )  # fmt: skip
+    ids = await in_worker(request, svc.store.add_events, events)
     return EventsAck(stored=len(ids), ids=ids)
 
 

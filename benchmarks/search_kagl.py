@@ -50,7 +50,7 @@ FILTER_FIELDS = ["masterCategory", "subCategory", "articleType", "baseColour", "
 # attribute captions mixed in (teaches category words). Sized to train in < 30 min on 2 cores.
 MODEL = {
     "image.size": [64, 48],
-    "image_encoder.options": {"width": 32},
+    "image_encoder.options": {"width": 32, "pool": "avgmax"},
     "text_encoder.options": {"dim": 256, "layers": 2, "heads": 4},
     "embed_dim": 256,
     "loss": "clip",
@@ -263,8 +263,10 @@ def markdown(res: dict[str, Any]) -> str:
         ),
         f"Corpus: {res['rows']['corpus']} products (all splits). Model trained on the train split "
         f"({res['rows']['train']} products, early stopping on val) in "
-        f"**{res['train_minutes']:.1f} min** on {res['provenance']['cpu_count']} CPU cores.",
+        f"**{res['train_minutes']:.1f} min** on {res['provenance']['cpu_count']} CPU cores, "
+        f"{res['epochs_run']} epochs (best {res['best_epoch']}).",
         "",
+        *_curve(res.get("val_history", [])),
         "## Text to image",
         "",
         f"{t2i['queries']} queries (distinct test-split display names), "
@@ -355,6 +357,14 @@ def check_targets(res: dict[str, Any]) -> dict[str, bool]:
     return out
 
 
+def _curve(history: list[dict[str, Any]]) -> list[str]:
+    """One line: the validation score per epoch."""
+    scores = [e["mrr@10"] for e in history if isinstance(e.get("mrr@10"), float)]
+    if not scores:
+        return []
+    return ["Validation MRR@10 per epoch: " + ", ".join(f"{s:.3f}" for s in scores) + ".", ""]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=24, help="at most this many epochs")
@@ -415,6 +425,10 @@ def main() -> None:
     res["train_minutes"] = round(train_minutes, 2)
     res["best_epoch"] = encoder.training_info["best_epoch"]
     res["epochs_run"] = len(encoder.training_info["history"])
+    res["val_history"] = [  # the learning curve: is the budget, not the model, the limit?
+        {k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()}
+        for e in encoder.training_info["history"]
+    ]
     res["zero_shot"] = evaluate_zero_shot(
         encoder, cat.split("test"), "articleType", labels=sorted(set(cat.df["articleType"]))
     )

@@ -188,3 +188,19 @@ def test_model_config_round_trips_and_rejects_unknown_keys() -> None:
         ModelConfig.from_dict({**cfg.to_dict(), "extra": 1})
     with pytest.raises(ConfigError, match="modality_dropout"):
         ModelConfig(modality_dropout=1.5)
+
+
+def test_cnn_avgmax_pooling_adds_the_feature_map_max() -> None:
+    torch.manual_seed(0)
+    avg = ENCODERS.build("cnn", SPEC, width=4)
+    both = ENCODERS.build("cnn", SPEC, width=4, pool="avgmax")
+    both.load_state_dict(avg.state_dict())  # no new weights: same layers, another readout
+    avg.eval()
+    both.eval()
+    batch = make_batch()
+    fmap = avg.feature_map(batch)
+    expected = fmap.mean(dim=(2, 3)) + fmap.amax(dim=(2, 3))
+    assert torch.allclose(both(batch), expected, atol=1e-5)
+    assert not torch.allclose(avg(batch), expected, atol=1e-3)
+    with pytest.raises(ConfigError, match="pool"):
+        ENCODERS.build("cnn", SPEC, width=4, pool="median")

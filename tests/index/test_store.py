@@ -282,3 +282,22 @@ def test_search_many_equals_one_by_one(kind: str) -> None:
     assert index.search_many(queries[:0], k=5) == []
     with pytest.raises(QueryError, match="exclude"):
         index.search_many(queries, k=5, exclude=[None])
+
+
+def test_flat_product_search_matches_faiss_scan() -> None:
+    from mmshop.index.config import IndexConfig
+    from mmshop.index.vector import BLAS_MIN_QUERIES, VectorIndex
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(50, 8)).astype(np.float32)
+    index = VectorIndex(8, IndexConfig(kind="flat"))
+    index.add(vectors)
+    queries = rng.normal(size=(BLAS_MIN_QUERIES + 3, 8)).astype(np.float32)
+    scores, slots = index.search(queries, 5)  # many queries: the BLAS product path
+    ref_scores, ref_slots = index.index.search(queries, 5)  # faiss's own scan
+    assert np.array_equal(slots, ref_slots)
+    assert np.allclose(scores, ref_scores, atol=1e-5)
+    wide_scores, wide_slots = index.search(queries, 60)  # k beyond the corpus: padded like faiss
+    ref_scores, ref_slots = index.index.search(queries, 60)
+    assert np.array_equal(wide_slots, ref_slots)
+    assert np.array_equal(wide_scores[:, 50:], ref_scores[:, 50:])

@@ -29,7 +29,7 @@ from mmshop.extract.labelling import (
     to_bio,
     tokenize,
 )
-from mmshop.models.io import read_json, verify_model_dir, write_model_dir
+from mmshop.models.io import check_format, read_json, verify_model_dir, write_model_dir
 from mmshop.reviews.inputs import clean_text
 from mmshop.training.seed import seed_everything, set_threads
 from mmshop.training.trainer import Trainer, TrainerConfig
@@ -326,8 +326,9 @@ class AttributeExtractor:
         path = Path(path)
         verify_model_dir(path, required=("extractor.json", "model.safetensors"))
         meta = read_json(path / "extractor.json")
-        if meta.get("format") != FORMAT or meta.get("tags") != TAGS:
-            raise ModelLoadError(f"{path} does not hold a compatible {FORMAT}")
+        check_format(meta, path, FORMAT, FORMAT_VERSION)
+        if meta.get("tags") != TAGS:
+            raise ModelLoadError(f"{path} tags {meta.get('tags')} differ from this mmshop's {TAGS}")
         try:
             config = ExtractorConfig.from_dict(meta["config"])
         except (KeyError, ConfigError) as exc:

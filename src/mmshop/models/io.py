@@ -64,6 +64,8 @@ def check_format(meta: Any, path: Path, fmt: str, version: int | None = None) ->
         held = meta.get("format") if isinstance(meta, dict) else None
         raise ModelLoadError(f"{path} holds '{held}', not a {fmt}")
     saved = meta.get("format_version", 0)
+    if not isinstance(saved, int) or isinstance(saved, bool):
+        raise ModelLoadError(f"{path}: format_version must be an integer, got {saved!r}")
     if version is not None and saved > version:
         raise ModelLoadError(
             f"{path} was saved by a newer mmshop (format {saved} > {version}); upgrade to load it"

@@ -204,3 +204,15 @@ def test_cnn_avgmax_pooling_adds_the_feature_map_max() -> None:
     assert not torch.allclose(avg(batch), expected, atol=1e-3)
     with pytest.raises(ConfigError, match="pool"):
         ENCODERS.build("cnn", SPEC, width=4, pool="median")
+
+
+def test_cnn_early_stride_keeps_weights_and_output_size() -> None:
+    torch.manual_seed(0)
+    plain = ENCODERS.build("cnn", SPEC, width=4)
+    strided = ENCODERS.build("cnn", SPEC, width=4, early_stride=True)
+    # the same convolutions (one pooling layer fewer): same parameter shapes, same output size
+    assert [p.shape for p in plain.parameters()] == [p.shape for p in strided.parameters()]
+    batch = make_batch()
+    assert plain.feature_map(batch).shape == strided.feature_map(batch).shape
+    assert strided.stages[0][0].stride == (2, 2) and plain.stages[0][0].stride == (1, 1)
+    assert not torch.allclose(plain.eval()(batch), strided.eval()(batch), atol=1e-4)

@@ -108,6 +108,10 @@ def test_config_errors_name_the_field() -> None:
         AlignConfig(loss="triplet")
     with pytest.raises(ConfigError, match="caption_columns"):
         AlignConfig(caption_prob=0.2)
+    with pytest.raises(ConfigError, match="lock_text"):
+        AlignConfig(negatives="bank")
+    with pytest.raises(ConfigError, match="negatives"):
+        AlignConfig(negatives="hard")
     with pytest.raises(ConfigError, match="unknown"):
         AlignConfig().replace({"trainer.epochz": 3})
     with pytest.raises(ConfigError, match=r"unknown encoder 'nope'"):
@@ -149,3 +153,62 @@ def test_locked_pretrained_hf_text_encoder(search_setup: dict, tmp_path: Path) -
     loaded = SearchEncoder.load(saved)
     texts = ["red casual shirt", "a photo of a watch"]
     np.testing.assert_allclose(enc.encode_texts(texts), loaded.encode_texts(texts), atol=1e-5)
+
+
+def test_locked_frozen_text_runs_once_per_row_and_trains_on_the_bank(
+    search_setup: dict, tmp_path: Path
+) -> None:
+    pytest.importorskip("transformers")
+    from hf_checkpoints import make_bert
+
+    checkpoint = make_bert(tmp_path / "bert")
+    cat = search_setup["catalog"]
+    overrides = {
+        **TINY,
+        "text_encoder.name": "hf_text",
+        "text_encoder.options": {"checkpoint": str(checkpoint)},
+        "lock_text": True,
+        "negatives": "bank",
+        "caption_columns": ["category"],
+        "caption_prob": 0.3,
+        "trainer.epochs": 3,
+        "cache_dir": str(tmp_path / "cache"),
+    }
+
+    def fit(name: str) -> SearchEncoder:
+        return SearchEncoder.fit(
+            cat.split("train"), cat.split("val"), overrides=overrides, work_dir=tmp_path / name,
+            progress=False,
+        )  # fmt: skip
+
+    first = fit("a")
+    # titles went through the frozen encoder once (train and val), then came from the cache
+    assert [e["cache"] for e in first.training_info["cascade"]] == ["miss", "miss"]
+    second = fit("b")
+    assert [e["cache"] for e in second.training_info["cascade"]] == ["hit", "hit"]
+    texts = ["red casual shirt", "a photo of a watch"]
+    np.testing.assert_allclose(first.encode_texts(texts), second.encode_texts(texts), atol=1e-5)
+    history = first.training_info["history"]
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert first.model.text_bank is None  # the bank is a training-time buffer only
+    assert "text_bank" not in first.model.state_dict()
+
+
+def test_text_bank_holds_one_embedding_per_group(search_setup: dict) -> None:
+    from mmshop.search.align import text_bank
+
+    encoder, cat = search_setup["encoder"], search_setup["catalog"]
+    arrays = encoder.arrays(cat, search_setup["cache"], progress=False)
+    groups, _ = text_groups(cat.texts())
+    bank = CaptionBank(cat.df, ["category"], ["{}"])
+    bank.tokenize(encoder.text)
+    _, cap_groups = text_groups(cat.texts(), bank.strings)
+    table = text_bank(encoder.model, arrays, groups, bank, cap_groups)
+    assert table.shape == (int(max(groups.max(), cap_groups.max())) + 1, encoder.dim)
+    row = int(np.flatnonzero(groups == groups[5])[0])
+    np.testing.assert_allclose(
+        table[groups[5]].numpy(), encoder.encode_texts([cat.texts()[row]])[0], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        table[cap_groups[0]].numpy(), encoder.encode_texts([bank.strings[0]])[0], atol=1e-5
+    )

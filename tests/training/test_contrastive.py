@@ -97,3 +97,25 @@ def test_errors_name_what_is_missing() -> None:
     with pytest.raises(ConfigError, match="temperature"):
         init_logit_scale(0.0)
     assert init_logit_scale(0.07) == pytest.approx(math.log(1 / 0.07))
+
+
+def test_bank_clip_loss_scores_every_bank_text() -> None:
+    g = torch.Generator().manual_seed(1)
+    image, text = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+    bank = torch.randn(9, 3, generator=g)
+    group = torch.tensor([2, 7, 0, 5])
+    bank[group] = text  # each row's text is its bank entry
+    outputs = {"image_embeds": image, "text_embeds": text, "logit_scale": torch.tensor(1.5)}
+    out = LOSSES.build("clip")({**outputs, "text_bank": bank}, {"group": group})
+    logits = math.exp(1.5) * F.normalize(image, dim=-1) @ F.normalize(bank, dim=-1).t()
+    assert out["i2t_loss"].item() == pytest.approx(F.cross_entropy(logits, group).item(), rel=1e-5)
+    # the text-to-image side is the in-batch one, as without a bank
+    plain = LOSSES.build("clip")(outputs, {"group": group})
+    assert out["t2i_loss"].item() == pytest.approx(plain["t2i_loss"].item(), rel=1e-6)
+    # a bank of exactly the batch's texts is the plain CLIP loss
+    same = LOSSES.build("clip")({**outputs, "text_bank": text}, {"group": torch.arange(4)})
+    assert same["loss"].item() == pytest.approx(LOSSES.build("clip")(outputs, {})["loss"].item())
+    with pytest.raises(ConfigError, match="group"):
+        LOSSES.build("clip")({**outputs, "text_bank": bank}, {})
+    with pytest.raises(ConfigError, match="index the text bank"):
+        LOSSES.build("clip")({**outputs, "text_bank": bank}, {"group": torch.tensor([0, 1, 2, 9])})

@@ -20,10 +20,16 @@ from mmshop.data.processors.image import ImageProcessor
 from mmshop.data.processors.text import TextProcessor
 from mmshop.errors import DataError, ModelLoadError
 from mmshop.evaluation.retrieval import retrieval_metrics
+from mmshop.models.cascade import EmbeddingCache, attach_embeddings, compute_embeddings
 from mmshop.models.io import verify_model_dir
 from mmshop.registry import ENCODERS, LOSSES
 from mmshop.search.config import AlignConfig
-from mmshop.search.encoder import load_text_processor, pair_arrays, text_view
+from mmshop.search.encoder import (
+    default_cache_dir,
+    load_text_processor,
+    pair_arrays,
+    text_view,
+)
 from mmshop.search.model import TwoTowerModel, build_two_tower
 from mmshop.training import contrastive as _contrastive  # noqa: F401  (registers the losses)
 from mmshop.training.seed import seed_everything, set_threads
@@ -56,11 +62,21 @@ class CaptionBank:
         self.choices = choices
         self.tokens: np.ndarray | None = None
         self.attention: np.ndarray | None = None
+        self.embeddings: np.ndarray | None = None
 
     def tokenize(self, text: Any) -> None:
         encoded = encode_texts(text, self.strings)
         self.tokens = encoded["text"]
         self.attention = encoded.get("text_attention_mask")
+
+    def arrays(self) -> CachedArrays:
+        """The captions as text-only model inputs (after :meth:`tokenize`)."""
+        assert self.tokens is not None, "tokenize first"
+        return CachedArrays(text=self.tokens, text_attention_mask=self.attention)
+
+    def embed(self, encoder: torch.nn.Module, batch_size: int = 256) -> None:
+        """Precompute a frozen text encoder's outputs for the captions (cascade training)."""
+        self.embeddings = compute_embeddings(self.arrays(), "text", encoder, None, batch_size)
 
 
 def text_groups(texts: Sequence[str], extra: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +139,13 @@ class AlignBatches:
         if not swap.any():
             return
         rows = np.flatnonzero(swap)
+        group[rows] = self.caption_groups[chosen[rows]]
+        if "text_embedding" in batch:  # frozen text encoder: swap its precomputed outputs
+            assert bank.embeddings is not None
+            emb = batch["text_embedding"].clone()
+            emb[torch.from_numpy(rows)] = torch.from_numpy(bank.embeddings[chosen[rows]])
+            batch["text_embedding"] = emb
+            return
         text = batch["text"].clone()
         text[torch.from_numpy(rows)] = torch.from_numpy(bank.tokens[chosen[rows]].astype(np.int64))
         batch["text"] = text
@@ -132,10 +155,11 @@ class AlignBatches:
                 bank.attention[chosen[rows]].astype(np.int64)
             )
             batch["text_attention_mask"] = mask
-        group[rows] = self.caption_groups[chosen[rows]]
 
 
 def _text_batch(arrays: CachedArrays, rows: np.ndarray) -> dict[str, torch.Tensor]:
+    if "text" in arrays.embeddings:
+        return {"text_embedding": torch.from_numpy(arrays.embeddings["text"][rows])}
     assert arrays.text is not None
     batch = {"text": torch.from_numpy(arrays.text[rows].astype(np.int64))}
     if arrays.text_attention_mask is not None:
@@ -160,11 +184,16 @@ def retrieval_eval(
     queries = first[np.asarray(arrays.text_mask)[first]]
     if len(docs) == 0 or len(queries) == 0:
         raise DataError("validation rows have no usable image/text pair to evaluate retrieval")
+
+    def image_batch(rows: np.ndarray) -> dict[str, torch.Tensor]:
+        if "image" in arrays.embeddings:
+            return {"image_embedding": torch.from_numpy(arrays.embeddings["image"][rows])}
+        assert arrays.image is not None
+        return {"image": image.to_tensor(arrays.image[rows])}
+
     image_emb = np.concatenate(
         [
-            model.encode_image({"image": image.to_tensor(arrays.image[docs[s : s + batch_size]])})
-            .float()
-            .numpy()
+            model.encode_image(image_batch(docs[s : s + batch_size])).float().numpy()
             for s in range(0, len(docs), batch_size)
         ]
     )
@@ -176,6 +205,37 @@ def retrieval_eval(
     )
     m = retrieval_metrics(text_emb, image_emb, groups[queries], groups[docs], ks=(1, 10))
     return {k: m[k] for k in ("recall@1", "recall@10", "hit@10", "mrr@10")}
+
+
+@torch.inference_mode()
+def text_bank(
+    model: TwoTowerModel,
+    arrays: CachedArrays,
+    groups: np.ndarray,
+    captions: CaptionBank | None,
+    caption_groups: np.ndarray,
+    batch_size: int = 512,
+) -> torch.Tensor:
+    """One (locked) text embedding per group id ``[G, D]``: rows first, then captions."""
+    size = int(max(groups.max(initial=-1), caption_groups.max(initial=-1))) + 1
+    bank = torch.zeros((size, model.embed_dim))
+    was = model.training
+    model.eval()
+    try:
+        sources = [(arrays, groups)]
+        if captions is not None and len(caption_groups):
+            cap = captions.arrays()
+            if captions.embeddings is not None:
+                cap.embeddings["text"] = captions.embeddings
+            sources.append((cap, caption_groups))
+        for source, ids in sources:
+            _, first = np.unique(ids, return_index=True)
+            for s in range(0, len(first), batch_size):
+                rows = first[s : s + batch_size]
+                bank[torch.from_numpy(ids[rows])] = model.encode_text(_text_batch(source, rows))
+    finally:
+        model.train(was)
+    return bank
 
 
 def _text_processor(config: AlignConfig, texts: list[str], captions: CaptionBank | None) -> Any:
@@ -234,6 +294,15 @@ def train_alignment(
     model = build_two_tower(config, cls.input_spec(image, text))
     if config.text_init:
         _load_text_tower(model, Path(config.text_init))
+    # frozen pretrained towers run once per row, not once per step
+    root = Path(config.cache_dir) if config.cache_dir else default_cache_dir()
+    cascade = EmbeddingCache(root / "embeddings")
+    train_arrays = attach_embeddings(
+        model, train_arrays, image, cascade, config.eval_batch_size, progress
+    )
+    val_arrays = attach_embeddings(
+        model, val_arrays, image, cascade, config.eval_batch_size, progress
+    )
     usable = np.flatnonzero(np.asarray(train_arrays.image_mask) & train_arrays.text_mask)
     if len(usable) < 2:
         raise DataError("fewer than 2 training rows have both a usable image and text")
@@ -241,9 +310,15 @@ def train_alignment(
     groups, caption_groups = text_groups(texts, caption_texts)
     if captions is not None:
         captions.tokenize(text)
+        if "text" in train_arrays.embeddings:
+            captions.embed(model.text_encoder, config.eval_batch_size)
     if not config.group_same_text:
         groups = np.arange(len(texts), dtype=np.int64)
         caption_groups = len(texts) + np.arange(len(caption_texts), dtype=np.int64)
+    if config.negatives == "bank":
+        model.set_text_bank(
+            text_bank(model, train_arrays, groups, captions, caption_groups, config.eval_batch_size)
+        )
     base = BatchIterator(
         train_arrays,
         None,
@@ -264,7 +339,10 @@ def train_alignment(
     trainer_cfg = config.trainer if progress else config.trainer.replace({"progress": False})
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="mmshop-align-"))
     loss = LOSSES.build(config.loss)
-    history = Trainer(model, trainer_cfg, loss, evaluate, out_dir=work).fit(batches)
+    try:
+        history = Trainer(model, trainer_cfg, loss, evaluate, out_dir=work).fit(batches)
+    finally:
+        model.set_text_bank(None)
     model.eval()
     info = {
         "train_rows": len(train_v),
@@ -278,6 +356,7 @@ def train_alignment(
         "total_seconds": time.perf_counter() - start,
         "temperature": float(np.exp(-model.logit_scale.detach().item())),
         "history": history.epochs,
+        "cascade": cascade.events,
         "work_dir": str(work),
     }
     return cls(config, image, text, model, info)

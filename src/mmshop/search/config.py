@@ -13,6 +13,7 @@ from mmshop.training.trainer import TrainerConfig
 
 LOSS_NAMES = ("clip", "siglip")
 EMBEDDING_SOURCES = ("image", "text", "mix")
+NEGATIVES = ("batch", "bank")
 
 
 def _trainer() -> TrainerConfig:
@@ -29,7 +30,10 @@ class AlignConfig(ConfigBase):
     random ``caption_templates`` entry, which teaches the text tower category words.
     ``group_same_text`` makes rows with identical text positives of each other (no false
     negatives from duplicate titles). ``lock_text`` freezes the text encoder and drops the text
-    projection, so the image side is trained into the (pretrained) text encoder's space.
+    projection, so the image side is trained into the (pretrained) text encoder's space; a
+    frozen pretrained text encoder then runs once per title, not once per step.
+    ``negatives``: ``batch`` (CLIP's in-batch negatives) or ``bank`` (locked text with the
+    ``clip`` loss only: each image is contrasted with every distinct training text).
     ``text_init`` optionally points at a saved search model whose text tower weights are loaded
     before training (e.g. for a locked-text run on a previously trained text tower).
     """
@@ -52,6 +56,7 @@ class AlignConfig(ConfigBase):
     logit_bias: float = -10.0
     max_logit_scale: float = 100.0
     lock_text: bool = False
+    negatives: str = "batch"
     text_init: str | None = None
     tokenizer_file: str | None = None
     caption_columns: list[str] = field(default_factory=list)
@@ -77,6 +82,13 @@ class AlignConfig(ConfigBase):
             raise ConfigError(
                 f"max_logit_scale ({self.max_logit_scale}) must be >= 1/temperature "
                 f"({1.0 / self.temperature:.3g})"
+            )
+        if self.negatives not in NEGATIVES:
+            raise ConfigError(f"negatives must be one of {list(NEGATIVES)}, got {self.negatives!r}")
+        if self.negatives == "bank" and not (self.lock_text and self.loss == "clip"):
+            raise ConfigError(
+                "negatives='bank' needs lock_text=True and loss='clip' (the bank holds fixed "
+                "text embeddings)"
             )
         if not 0.0 <= self.caption_prob < 1.0:
             raise ConfigError(f"caption_prob must be in [0, 1), got {self.caption_prob}")

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from mmshop import __version__
-from mmshop.data.cache import CachedArrays, FeatureCache, encode_texts
+from mmshop.data.cache import CachedArrays, FeatureCache, cache_key, encode_texts
 from mmshop.data.catalog import Catalog
 from mmshop.data.processors.image import ImageProcessor
 from mmshop.data.processors.text import TextProcessor, nonempty
@@ -118,6 +118,10 @@ def pair_arrays(
         ids=images.ids,
         key=images.key,
         problems=images.problems,
+        modality_keys={  # what precomputed (cascade) embeddings of each side depend on
+            "image": images.modality_keys.get("image") or images.key,
+            "text": cache_key(view, None, text, None),
+        },
     )
 
 

@@ -70,6 +70,26 @@ class TwoTowerModel(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
         self.logit_bias = nn.Parameter(torch.tensor(float(logit_bias)))
         self.max_log_scale = math.log(max_logit_scale)
+        self.register_buffer("text_bank", None, persistent=False)
+
+    @property
+    def encoders(self) -> dict[str, nn.Module]:
+        """The towers by modality (cascade training precomputes the frozen ones' outputs)."""
+        return {"image": self.image_encoder, "text": self.text_encoder}
+
+    def set_text_bank(self, bank: torch.Tensor | None) -> None:
+        """Fixed text embeddings ``[G, D]`` (one per text group) sent to the loss while training
+        as ``outputs["text_bank"]``: every image is then contrasted with every training text,
+        not only the batch's. Only valid when the text side cannot change (``lock_text``)."""
+        if bank is not None:
+            if not self.lock_text:
+                raise ConfigError("a text bank needs a locked text tower (lock_text=True)")
+            if bank.ndim != 2 or bank.shape[1] != self.embed_dim:
+                raise ConfigError(
+                    f"text bank must be [G, {self.embed_dim}], got {tuple(bank.shape)}"
+                )
+            bank = F.normalize(bank.float(), dim=-1)
+        self.text_bank = bank
 
     def train(self, mode: bool = True) -> TwoTowerModel:
         super().train(mode)
@@ -78,11 +98,13 @@ class TwoTowerModel(nn.Module):
         return self
 
     def encode_image(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Normalised image embeddings ``[B, D]`` from ``batch["image"]``."""
+        """Normalised image embeddings ``[B, D]`` from ``batch["image"]`` (or the frozen
+        encoder's precomputed ``batch["image_embedding"]``)."""
         return F.normalize(self.image_proj(self.image_encoder(batch)).float(), dim=-1)
 
     def encode_text(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Normalised text embeddings ``[B, D]`` from ``batch["text"]``."""
+        """Normalised text embeddings ``[B, D]`` from ``batch["text"]`` (or the frozen
+        encoder's precomputed ``batch["text_embedding"]``)."""
         if self.lock_text:
             with torch.no_grad():
                 feats = self.text_encoder(batch)
@@ -95,10 +117,12 @@ class TwoTowerModel(nn.Module):
             "logit_scale": self.logit_scale.clamp(max=self.max_log_scale),
             "logit_bias": self.logit_bias,
         }
-        if "image" in batch:
+        if "image" in batch or "image_embedding" in batch:
             out["image_embeds"] = self.encode_image(batch)
-        if "text" in batch:
+        if "text" in batch or "text_embedding" in batch:
             out["text_embeds"] = self.encode_text(batch)
+        if self.training and self.text_bank is not None:
+            out["text_bank"] = self.text_bank
         return out
 
 

@@ -4,6 +4,11 @@ Both losses read ``outputs["image_embeds"]`` and ``outputs["text_embeds"]`` (``[
 norm: they are L2-normalised here), ``outputs["logit_scale"]`` (a scalar in log space: the
 similarity multiplier is ``exp(logit_scale)``) and, for SigLIP, ``outputs["logit_bias"]``.
 
+When ``outputs["text_bank"]`` (``[G, D]``, fixed text embeddings, one per text group) is
+present, the CLIP loss's image-to-text side contrasts each image with the whole bank instead of
+the batch's texts; ``batch["group"]`` then gives each row's bank index (see
+:meth:`mmshop.search.model.TwoTowerModel.set_text_bank`).
+
 Rows that describe the same thing (e.g. two products with the same title) should not push each
 other apart. When ``batch["group"]`` (int64 ``[B]``) is present, every pair of rows with equal
 group ids counts as a positive pair; without it only the diagonal is positive.
@@ -62,6 +67,28 @@ def clip_loss(
     return {"i2t_loss": i2t, "t2i_loss": t2i, "loss": (i2t + t2i) / 2}
 
 
+def bank_clip_loss(
+    image: torch.Tensor,
+    text: torch.Tensor,
+    bank: torch.Tensor,
+    logit_scale: torch.Tensor,
+    group: torch.Tensor,
+    positives: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """CLIP loss whose image-to-text side scores every bank text: ``CE(s * I B^T, group)``.
+
+    The text-to-image side stays in-batch (images change as they train; texts do not).
+    """
+    scale = logit_scale.float().exp()
+    if group.min() < 0 or group.max() >= bank.shape[0]:
+        raise ConfigError(f"batch['group'] must index the text bank of {bank.shape[0]} rows")
+    i2t = F.cross_entropy(scale * image @ F.normalize(bank.float(), dim=-1).t(), group)
+    target = positives.float().t()
+    target = target / target.sum(dim=1, keepdim=True)
+    t2i = -(target * F.log_softmax(scale * text @ image.t(), dim=1)).sum(dim=1).mean()
+    return {"i2t_loss": i2t, "t2i_loss": t2i, "loss": (i2t + t2i) / 2}
+
+
 def siglip_loss(
     image: torch.Tensor,
     text: torch.Tensor,
@@ -83,7 +110,16 @@ class ClipLoss:
     def __call__(self, outputs: dict, batch: dict) -> dict[str, torch.Tensor]:
         image, text = _embeds(outputs)
         positives = positive_mask(batch, image.shape[0], image.device)
-        return clip_loss(image, text, outputs["logit_scale"], positives)
+        bank = outputs.get("text_bank")
+        if bank is None:
+            return clip_loss(image, text, outputs["logit_scale"], positives)
+        if bank.ndim != 2 or bank.shape[1] != image.shape[1]:
+            raise ConfigError(f"text_bank {tuple(bank.shape)} does not fit {tuple(image.shape)}")
+        group = batch.get("group") if isinstance(batch, dict) else None
+        if group is None:
+            raise ConfigError("a text bank needs batch['group'] (each row's bank index)")
+        group = torch.as_tensor(group, device=image.device).reshape(-1).long()
+        return bank_clip_loss(image, text, bank, outputs["logit_scale"], group, positives)
 
 
 @LOSSES.register("siglip")

@@ -27,24 +27,38 @@ class CompactCNN(nn.Module):
     """Strided stem then conv blocks with pooling, widening x2 per stage; global pooling.
 
     ``width`` sets the stem channels; ``output_dim`` is ``8 * width``. At 64x48 input and width 32
-    one training epoch over 32k images takes about a minute on 2 cores. ``pool``: ``avg`` (global
-    average) or ``avgmax`` (average + max of the feature map, same size: the max keeps small
-    distinctive details such as a logo that averaging washes out, which helps retrieval).
+    a training step (forward + backward) over 256 images takes about 0.9-1.3 s on 2 cores.
+    ``pool``: ``avg`` (global average) or ``avgmax`` (average + max of the feature map, same
+    size: the max keeps small distinctive details such as a logo that averaging washes out,
+    which helps retrieval).
+    ``early_stride``: the first stage downsamples with a stride-2 convolution instead of a
+    full-resolution convolution followed by max-pooling; same parameter shapes and output size,
+    about half the time per training step (1.28 -> 0.64 s per 256 images at 64x48, width 32):
+    more epochs in a fixed time budget.
     """
 
     modality = "image"
 
     def __init__(
-        self, spec: InputSpec, width: int = 32, dropout: float = 0.0, pool: str = "avg"
+        self,
+        spec: InputSpec,
+        width: int = 32,
+        dropout: float = 0.0,
+        pool: str = "avg",
+        early_stride: bool = False,
     ) -> None:
         super().__init__()
         if pool not in POOLINGS:
             raise ConfigError(f"cnn pool must be one of {list(POOLINGS)}, got {pool!r}")
         w = width
         self.stem = _conv_block(3, w, stride=2)
+        first = (
+            [_conv_block(w, 2 * w, stride=2)]
+            if early_stride
+            else [_conv_block(w, 2 * w), nn.MaxPool2d(2)]
+        )
         self.stages = nn.Sequential(
-            _conv_block(w, 2 * w),
-            nn.MaxPool2d(2),
+            *first,
             _conv_block(2 * w, 4 * w),
             nn.MaxPool2d(2),
             _conv_block(4 * w, 8 * w),

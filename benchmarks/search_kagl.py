@@ -47,10 +47,11 @@ ANCHORS = {
 CATEGORY_FIELDS = ["masterCategory", "subCategory", "articleType"]
 FILTER_FIELDS = ["masterCategory", "subCategory", "articleType", "baseColour", "usage"]
 # The model: compact CNN + small Transformer, CLIP loss with duplicate titles as positives and
-# attribute captions mixed in (teaches category words). Sized to train in < 30 min on 2 cores.
+# attribute captions mixed in (teaches category words). Sized to train in < 30 min on 2 cores;
+# the strided first CNN stage halves the image step, so the budget buys more epochs.
 MODEL = {
     "image.size": [64, 48],
-    "image_encoder.options": {"width": 32, "pool": "avgmax"},
+    "image_encoder.options": {"width": 32, "pool": "avgmax", "early_stride": True},
     "text_encoder.options": {"dim": 256, "layers": 2, "heads": 4},
     "embed_dim": 256,
     "loss": "clip",
@@ -123,23 +124,32 @@ def category_metrics(encoder: SearchEncoder, cat: Catalog, docs: np.ndarray) -> 
 
 
 def calibrated_epochs(
-    overrides: dict[str, Any], n_train: int, budget_minutes: float, cap: int, elapsed: float
+    model: torch.nn.Module,
+    config: Any,
+    n_train: int,
+    n_groups: int,
+    budget_minutes: float,
+    cap: int,
+    elapsed: float,
 ) -> tuple[int, float]:
     """How many epochs fit the remaining training budget, from a few timed training steps."""
-    from mmshop.models.spec import InputSpec
     from mmshop.registry import LOSSES
-    from mmshop.search import AlignConfig
-    from mmshop.search.model import build_two_tower
 
-    cfg = AlignConfig().replace({k: v for k, v in overrides.items() if k != "trainer.epochs"})
-    h, w = cfg.image.size
-    bs = cfg.batch_size
-    model = build_two_tower(cfg, InputSpec(image_size=(h, w), vocab_size=8000, max_length=24))
+    h, w = config.image.size
+    bs = config.batch_size
+    model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-    text = torch.randint(1, 8000, (bs, 24))
-    text[:, 14:] = 0  # titles are short: ~6 tokens median, 14 at the 99th percentile
-    batch = {"image": torch.randn(bs, 3, h, w), "text": text}
-    loss_fn = LOSSES.build(cfg.loss)
+    batch: dict[str, Any] = {"image": torch.randn(bs, 3, h, w)}
+    if getattr(model.text_encoder, "cascade", False):  # precomputed title embeddings
+        batch["text_embedding"] = torch.randn(bs, model.text_encoder.output_dim)
+    else:
+        text = torch.randint(1, 8000, (bs, 24))
+        text[:, 14:] = 0  # titles are short: ~6 tokens median, 14 at the 99th percentile
+        batch["text"] = text
+    if config.negatives == "bank":
+        model.set_text_bank(torch.randn(n_groups, model.embed_dim))
+        batch["group"] = torch.randint(0, n_groups, (bs,))
+    loss_fn = LOSSES.build(config.loss)
     times = []
     for i in range(6):
         t = time.perf_counter()
@@ -149,11 +159,34 @@ def calibrated_epochs(
         opt.step()
         if i >= 2:
             times.append(time.perf_counter() - t)
+    model.set_text_bank(None)
     step = float(np.median(times))
     # + batch assembly / augmentation and the per-epoch validation pass (~20% together)
     epoch_seconds = (n_train // bs) * step * 1.2
     remaining = budget_minutes * 60 - elapsed - 60
     return max(2, min(cap, int(remaining // epoch_seconds))), epoch_seconds
+
+
+def prepare(overrides: dict[str, Any], train: Catalog, val: Catalog) -> tuple[Any, Any]:
+    """Decode the photos (cached) and run frozen pretrained towers over the titles once, as
+    training will; returns the config and a freshly built model for the step timing."""
+    from mmshop.data.processors.image import ImageProcessor
+    from mmshop.models.cascade import EmbeddingCache, attach_embeddings, cascade_encoders
+    from mmshop.search import AlignConfig
+    from mmshop.search.align import _text_processor
+    from mmshop.search.encoder import default_cache_dir, pair_arrays, text_view
+    from mmshop.search.model import build_two_tower
+
+    config = AlignConfig().replace({k: v for k, v in overrides.items() if k != "trainer.epochs"})
+    image = ImageProcessor(config.image)
+    text = _text_processor(config, train.texts(), None)
+    model = build_two_tower(config, SearchEncoder.input_spec(image, text))
+    cache = EmbeddingCache(default_cache_dir() / "embeddings")
+    for part in (train, val):
+        arrays = pair_arrays(text_view(part, []), image, text, None, progress=True)
+        if cascade_encoders(model):
+            attach_embeddings(model, arrays, image, cache, config.eval_batch_size, True)
+    return config, model
 
 
 def _percentiles(seconds: list[float]) -> dict[str, float]:
@@ -386,18 +419,14 @@ def main() -> None:
     overrides["trainer.num_threads"] = args.threads
 
     start = time.perf_counter()
-    if not args.quick:  # decode the photos once (cached), then size the run to the budget
-        from mmshop.data.processors.image import ImageProcessor, ImageProcessorConfig
-        from mmshop.data.processors.text import TextProcessor
-        from mmshop.search.encoder import pair_arrays, text_view
-
-        image = ImageProcessor(ImageProcessorConfig(size=tuple(MODEL["image.size"])))
-        text = TextProcessor().fit(train.texts())
-        for part in (train, val):
-            pair_arrays(text_view(part, []), image, text, None, progress=True)
+    if not args.quick:  # decode photos / embed titles once (cached), size the run to the budget
+        config, model = prepare(overrides, train, val)
+        n_groups = len(set(text_groups(train.texts())[0].tolist())) + 300  # + captions
         epochs, epoch_seconds = calibrated_epochs(
-            overrides, len(train), args.budget_minutes, args.epochs, time.perf_counter() - start
-        )
+            model, config, len(train), n_groups, args.budget_minutes, args.epochs,
+            time.perf_counter() - start,
+        )  # fmt: skip
+        del model
         overrides["trainer.epochs"] = epochs
         print(f"~{epoch_seconds:.0f} s per epoch: training {epochs} epochs", flush=True)
     encoder = SearchEncoder.fit(train, val, overrides=overrides, work_dir=work / "train")
@@ -425,6 +454,7 @@ def main() -> None:
     res["train_minutes"] = round(train_minutes, 2)
     res["best_epoch"] = encoder.training_info["best_epoch"]
     res["epochs_run"] = len(encoder.training_info["history"])
+    res["cascade"] = encoder.training_info.get("cascade", [])  # frozen towers' cached outputs
     res["val_history"] = [  # the learning curve: is the budget, not the model, the limit?
         {k: round(v, 4) if isinstance(v, float) else v for k, v in e.items()}
         for e in encoder.training_info["history"]

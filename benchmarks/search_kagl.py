@@ -61,6 +61,22 @@ MODEL = {
     "trainer.lr": 2e-3,
     "trainer.patience": 3,
 }
+# The locked-text alternative (``--variant minilm_bank``): MiniLM frozen as the text tower (its
+# title embeddings computed once), the image side trained into its 384-d space, and every image
+# contrasted with every distinct training title. Needs the ``minilm`` extra.
+DESCRIPTIONS = {
+    "joint": "compact CNN and a small Transformer trained together from scratch, CLIP loss.",
+    "minilm_bank": "compact CNN trained into the space of MiniLM (frozen, titles embedded "
+    "once), each image contrasted with every distinct training title.",
+}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "joint": {},
+    "minilm_bank": {
+        "text_encoder": {"name": "hf_text", "options": {"checkpoint": "hf:minilm"}},
+        "lock_text": True,
+        "negatives": "bank",
+    },
+}
 
 
 def open_catalog() -> Catalog:
@@ -299,6 +315,9 @@ def markdown(res: dict[str, Any]) -> str:
         f"**{res['train_minutes']:.1f} min** on {res['provenance']['cpu_count']} CPU cores, "
         f"{res['epochs_run']} epochs (best {res['best_epoch']}).",
         "",
+        f"Towers (`--variant {res.get('variant', 'joint')}`): "
+        + DESCRIPTIONS[res.get("variant", "joint")],
+        "",
         *_curve(res.get("val_history", [])),
         "## Text to image",
         "",
@@ -406,7 +425,8 @@ def main() -> None:
     )
     ap.add_argument("--quick", action="store_true", help="subset smoke run (not for results)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--name", default="search_kagl")
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="joint", help="which towers")
+    ap.add_argument("--name", default=None, help="results file name (default from the variant)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cat = open_catalog()
@@ -415,7 +435,10 @@ def main() -> None:
     train, val = cat.split("train"), cat.split("val")
     print(f"corpus {len(cat)} train {len(train)} val {len(val)}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="mmshop-bench-search-"))
-    overrides = {**MODEL, "trainer.epochs": 2 if args.quick else args.epochs}
+    overrides = {**MODEL, **VARIANTS[args.variant]}
+    if args.variant != "joint":
+        overrides.pop("embed_dim", None)  # a locked text tower sets the space's size
+    overrides["trainer.epochs"] = 2 if args.quick else args.epochs
     overrides["trainer.num_threads"] = args.threads
 
     start = time.perf_counter()
@@ -482,7 +505,11 @@ def main() -> None:
     res["model_overrides"] = overrides
     res["provenance"] = provenance(data_file("fashion-small/products.csv"))
     res["targets"] = check_targets(res)
-    write_results(args.name if not args.quick else args.name + "_quick", res, markdown(res))
+    name = args.name or (
+        "search_kagl" if args.variant == "joint" else f"search_kagl_{args.variant}"
+    )
+    res["variant"] = args.variant
+    write_results(name if not args.quick else name + "_quick", res, markdown(res))
 
 
 if __name__ == "__main__":

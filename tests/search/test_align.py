@@ -203,6 +203,8 @@ def test_text_bank_holds_one_embedding_per_group(search_setup: dict) -> None:
     bank = CaptionBank(cat.df, ["category"], ["{}"])
     bank.tokenize(encoder.text)
     _, cap_groups = text_groups(cat.texts(), bank.strings)
+    with pytest.raises(ConfigError, match="locked text tower"):
+        encoder.model.set_text_bank(torch.zeros(3, encoder.dim))  # its text tower trains
     table = text_bank(encoder.model, arrays, groups, bank, cap_groups)
     assert table.shape == (int(max(groups.max(), cap_groups.max())) + 1, encoder.dim)
     row = int(np.flatnonzero(groups == groups[5])[0])

@@ -436,7 +436,8 @@ def main() -> None:
     print(f"corpus {len(cat)} train {len(train)} val {len(val)}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="mmshop-bench-search-"))
     overrides = {**MODEL, **VARIANTS[args.variant]}
-    if args.variant != "joint":
+    if args.variant != "joint":  # the variant's text tower replaces the built-in one whole
+        overrides.pop("text_encoder.options", None)
         overrides.pop("embed_dim", None)  # a locked text tower sets the space's size
     overrides["trainer.epochs"] = 2 if args.quick else args.epochs
     overrides["trainer.num_threads"] = args.threads

@@ -48,7 +48,7 @@ CATEGORY_FIELDS = ["masterCategory", "subCategory", "articleType"]
 FILTER_FIELDS = ["masterCategory", "subCategory", "articleType", "baseColour", "usage"]
 # The model: compact CNN + small Transformer, CLIP loss with duplicate titles as positives and
 # attribute captions mixed in (teaches category words). Sized to train in < 30 min on 2 cores;
-# the strided first CNN stage halves the image step, so the budget buys more epochs.
+# the strided first CNN stage makes an epoch ~8% cheaper (~148 vs ~161 s), one epoch more.
 MODEL = {
     "image.size": [64, 48],
     "image_encoder.options": {"width": 32, "pool": "avgmax", "early_stride": True},

@@ -124,20 +124,27 @@ def test_config_errors_name_the_field() -> None:
         )
 
 
-def test_locked_pretrained_hf_text_encoder(search_setup: dict, tmp_path: Path) -> None:
+def _locked_bert(tmp_path: Path, **extra: object) -> tuple[Path, dict]:
+    """A tiny random BERT checkpoint and overrides that lock it as the text tower."""
     pytest.importorskip("transformers")
     from hf_checkpoints import make_bert
 
     checkpoint = make_bert(tmp_path / "bert")
-    cat = search_setup["catalog"]
     overrides = {
         **TINY,
         "text_encoder.name": "hf_text",
         "text_encoder.options": {"checkpoint": str(checkpoint)},
         "lock_text": True,
-        "trainer.epochs": 2,
-        "cache_dir": str(search_setup["cache"]),
+        **extra,
     }
+    return checkpoint, overrides
+
+
+def test_locked_pretrained_hf_text_encoder(search_setup: dict, tmp_path: Path) -> None:
+    checkpoint, overrides = _locked_bert(
+        tmp_path, **{"trainer.epochs": 2, "cache_dir": str(search_setup["cache"])}
+    )
+    cat = search_setup["catalog"]
     enc = SearchEncoder.fit(
         cat.split("train"), cat.split("val"), overrides=overrides, work_dir=tmp_path / "w",
         progress=False,
@@ -158,22 +165,17 @@ def test_locked_pretrained_hf_text_encoder(search_setup: dict, tmp_path: Path) -
 def test_locked_frozen_text_runs_once_per_row_and_trains_on_the_bank(
     search_setup: dict, tmp_path: Path
 ) -> None:
-    pytest.importorskip("transformers")
-    from hf_checkpoints import make_bert
-
-    checkpoint = make_bert(tmp_path / "bert")
+    _, overrides = _locked_bert(
+        tmp_path,
+        **{
+            "negatives": "bank",
+            "caption_columns": ["category"],
+            "caption_prob": 0.3,
+            "trainer.epochs": 3,
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
     cat = search_setup["catalog"]
-    overrides = {
-        **TINY,
-        "text_encoder.name": "hf_text",
-        "text_encoder.options": {"checkpoint": str(checkpoint)},
-        "lock_text": True,
-        "negatives": "bank",
-        "caption_columns": ["category"],
-        "caption_prob": 0.3,
-        "trainer.epochs": 3,
-        "cache_dir": str(tmp_path / "cache"),
-    }
 
     def fit(name: str) -> SearchEncoder:
         return SearchEncoder.fit(
